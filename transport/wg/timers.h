@@ -59,6 +59,13 @@ void floe_wg_timers_any_authenticated_packet_sent(floe_wg_timers_t *self, uint64
 void floe_wg_timers_any_authenticated_packet_received(floe_wg_timers_t *self, uint64_t now);
 /* Call after sending or receiving any authenticated packet. */
 void floe_wg_timers_any_authenticated_packet_traversal(floe_wg_timers_t *self, uint64_t now);
+/*
+ * Call before sending an initiation that is not a timer retry (the first
+ * one, a rekey, a forced handshake): the attempt count starts over, as
+ * WireGuard's send path does for is_retry == false. Retries that
+ * floe_wg_timers_expire() asks for are already counted there.
+ */
+void floe_wg_timers_handshake_new(floe_wg_timers_t *self);
 /* Call after sending a handshake initiation (first or retry). */
 void floe_wg_timers_handshake_initiated(floe_wg_timers_t *self, uint64_t now);
 /* Call after a handshake completes (response received, or first data from the initiator). */
@@ -68,7 +75,15 @@ void floe_wg_timers_session_derived(floe_wg_timers_t *self, uint64_t now);
 /* Call when the peer stops (or the connection closes): disarms everything. */
 void floe_wg_timers_stop(floe_wg_timers_t *self);
 
-/* Returns the actions due at `now` and re-arms or disarms their timers. */
+/*
+ * Returns the actions due at `now` and re-arms or disarms their timers.
+ * SEND_INITIATION from the retry timer counts one attempt; past
+ * FLOE_WG_MAX_TIMER_HANDSHAKES retries (MAX + 2 initiations in all, about
+ * 90 s + jitter after the first) the retry timer returns GIVE_UP instead,
+ * disarms the keepalive and arms the zero-key timer if it was not armed.
+ * SEND_INITIATION from the new-handshake timer (15 s after data sent with
+ * no reply) starts a new attempt count.
+ */
 unsigned floe_wg_timers_expire(floe_wg_timers_t *self, uint64_t now);
 /* Earliest armed deadline; UINT64_MAX when none. */
 uint64_t floe_wg_timers_next_deadline(const floe_wg_timers_t *self);
