@@ -1,0 +1,135 @@
+/* Linux TUN device: see tun.h. */
+#include "transport/net/tun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "transport/net/netlink.h"
+
+struct floe_tun {
+	int fd;
+	int ifindex;
+	char name[IFNAMSIZ];
+};
+
+floe_tun_t *floe_tun_new(const char *name, int *err)
+{
+	struct ifreq ifr = { 0 };
+	floe_tun_t *self;
+	int e;
+
+	if (name && strlen(name) > FLOE_TUN_NAME_MAX) {
+		e = -EINVAL;
+		goto err;
+	}
+	self = calloc(1, sizeof(*self));
+	if (!self) {
+		e = -ENOMEM;
+		goto err;
+	}
+	self->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (self->fd < 0) {
+		e = -errno;
+		goto err_free;
+	}
+	/* IFF_NO_PI: packets are bare IP, the version nibble tells the family. */
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	if (name)
+		strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+	if (ioctl(self->fd, TUNSETIFF, &ifr) < 0) {
+		e = -errno;
+		goto err_close;
+	}
+	memcpy(self->name, ifr.ifr_name, IFNAMSIZ);
+	self->name[IFNAMSIZ - 1] = '\0';
+	self->ifindex = (int)if_nametoindex(self->name);
+	if (self->ifindex == 0) {
+		e = -errno;
+		goto err_close;
+	}
+	return self;
+err_close:
+	close(self->fd);
+err_free:
+	free(self);
+err:
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+void floe_tun_destroy(floe_tun_t **self_p)
+{
+	if (!self_p || !*self_p)
+		return;
+	close((*self_p)->fd);
+	free(*self_p);
+	*self_p = NULL;
+}
+
+int floe_tun_fd(const floe_tun_t *self)
+{
+	return self->fd;
+}
+
+const char *floe_tun_name(const floe_tun_t *self)
+{
+	return self->name;
+}
+
+int floe_tun_ifindex(const floe_tun_t *self)
+{
+	return self->ifindex;
+}
+
+int floe_tun_set_up(floe_tun_t *self, uint32_t mtu)
+{
+	return floe_netlink_link_set(self->ifindex, true, mtu);
+}
+
+int floe_tun_add_address(floe_tun_t *self, const floe_cidr_t *addr)
+{
+	return floe_netlink_addr_add(self->ifindex, addr);
+}
+
+int floe_tun_add_route(floe_tun_t *self, const floe_cidr_t *dst)
+{
+	return floe_netlink_route_add(self->ifindex, dst);
+}
+
+int floe_tun_read_batch(floe_tun_t *self, floe_tun_pkt_t *pkts, size_t n)
+{
+	size_t i;
+
+	if (!self || !pkts || n > FLOE_TUN_BATCH_MAX)
+		return -EINVAL;
+	for (i = 0; i < n;) {
+		ssize_t r = read(self->fd, pkts[i].buf, pkts[i].cap);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/* An error after some packets ends the batch; the
+			 * next read reports it again. */
+			if (errno == EAGAIN || errno == EWOULDBLOCK || i > 0)
+				break;
+			return -errno;
+		}
+		pkts[i++].len = (size_t)r;
+	}
+	return (int)i;
+}
+
+int floe_tun_write(floe_tun_t *self, const uint8_t *pkt, size_t len)
+{
+	ssize_t w = write(self->fd, pkt, len);
+
+	if (w < 0)
+		return -errno;
+	return (size_t)w == len ? 0 : -EIO;
+}
