@@ -29,6 +29,13 @@ static unsigned probe(const floe_wg_timers_t *t, uint64_t now)
 	return floe_wg_timers_expire(&copy, now);
 }
 
+/* Nothing a nanosecond early, exactly `action` at the deadline. */
+static void assert_fires_exactly_at(floe_wg_timers_t *t, uint64_t at, unsigned action)
+{
+	cr_assert_eq(floe_wg_timers_expire(t, at - 1), FLOE_WG_TIMER_NONE, "fired before its deadline");
+	cr_assert_eq(floe_wg_timers_expire(t, at), action);
+}
+
 Test(timers, nothing_armed_after_init)
 {
 	floe_wg_timers_t t;
@@ -178,8 +185,7 @@ Test(timers, passive_keepalive_after_data_received)
 	floe_wg_timers_data_received(&t, T0);
 	cr_assert_eq(t.send_keepalive_at, at);
 	cr_assert_eq(floe_wg_timers_next_deadline(&t), at);
-	cr_assert_eq(floe_wg_timers_expire(&t, at - 1), FLOE_WG_TIMER_NONE);
-	cr_assert_eq(floe_wg_timers_expire(&t, at), FLOE_WG_TIMER_SEND_KEEPALIVE);
+	assert_fires_exactly_at(&t, at, FLOE_WG_TIMER_SEND_KEEPALIVE);
 	cr_assert_eq(floe_wg_timers_next_deadline(&t), UINT64_MAX);
 }
 
@@ -196,8 +202,7 @@ Test(timers, more_data_during_the_wait_owes_another_keepalive)
 	cr_assert_eq(floe_wg_timers_expire(&t, at), FLOE_WG_TIMER_SEND_KEEPALIVE);
 	cr_assert_eq(t.send_keepalive_at, at + S(FLOE_WG_KEEPALIVE_TIMEOUT_S));
 	cr_assert_not(t.need_another_keepalive);
-	cr_assert_eq(floe_wg_timers_expire(&t, t.send_keepalive_at - 1), FLOE_WG_TIMER_NONE);
-	cr_assert_eq(floe_wg_timers_expire(&t, t.send_keepalive_at), FLOE_WG_TIMER_SEND_KEEPALIVE);
+	assert_fires_exactly_at(&t, t.send_keepalive_at, FLOE_WG_TIMER_SEND_KEEPALIVE);
 	cr_assert_eq(floe_wg_timers_next_deadline(&t), UINT64_MAX);
 }
 
@@ -223,8 +228,7 @@ Test(timers, new_handshake_when_sent_data_gets_no_reply)
 	floe_wg_timers_data_sent(&t, T0 + S(3));
 	cr_assert_eq(t.new_handshake_at, at, "an armed new-handshake timer must not be pushed back");
 	cr_assert_eq(at - T0, S(15));
-	cr_assert_eq(floe_wg_timers_expire(&t, at - 1), FLOE_WG_TIMER_NONE);
-	cr_assert_eq(floe_wg_timers_expire(&t, at), FLOE_WG_TIMER_SEND_INITIATION);
+	assert_fires_exactly_at(&t, at, FLOE_WG_TIMER_SEND_INITIATION);
 	cr_assert_eq(t.handshake_attempts, 0, "a new handshake is not a retry");
 	cr_assert_eq(floe_wg_timers_next_deadline(&t), UINT64_MAX);
 }
@@ -254,8 +258,7 @@ Test(timers, zero_keys_after_three_reject_after_times)
 	floe_wg_timers_session_derived(&t, T0 + S(100));
 	at = T0 + S(100 + 3 * FLOE_WG_REJECT_AFTER_TIME_S);
 	cr_assert_eq(floe_wg_timers_next_deadline(&t), at);
-	cr_assert_eq(floe_wg_timers_expire(&t, at - 1), FLOE_WG_TIMER_NONE);
-	cr_assert_eq(floe_wg_timers_expire(&t, at), FLOE_WG_TIMER_ZERO_KEYS);
+	assert_fires_exactly_at(&t, at, FLOE_WG_TIMER_ZERO_KEYS);
 	cr_assert_eq(floe_wg_timers_next_deadline(&t), UINT64_MAX);
 }
 
@@ -270,8 +273,7 @@ Test(timers, persistent_keepalive_counts_from_the_last_packet)
 	floe_wg_timers_any_authenticated_packet_traversal(&t, T0 + S(10));
 	at = T0 + S(35);
 	cr_assert_eq(floe_wg_timers_next_deadline(&t), at);
-	cr_assert_eq(floe_wg_timers_expire(&t, at - 1), FLOE_WG_TIMER_NONE);
-	cr_assert_eq(floe_wg_timers_expire(&t, at), FLOE_WG_TIMER_SEND_KEEPALIVE);
+	assert_fires_exactly_at(&t, at, FLOE_WG_TIMER_SEND_KEEPALIVE);
 	cr_assert_eq(floe_wg_timers_next_deadline(&t), UINT64_MAX);
 }
 
