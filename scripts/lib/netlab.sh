@@ -1,0 +1,177 @@
+# shellcheck shell=bash
+# The floe network lab: network namespaces joined by veth pairs, an
+# "internet" with the portal and coturn on it, and hosts behind NATs built
+# with nftables. Sourced by scripts/demo, system tests and benchmarks.
+#
+#   lab_init NAME                  prefix for every namespace / link of this lab
+#   lab_internet                   the internet namespace: bridge 203.0.113.1/24
+#   lab_nat SITE KIND WAN_IP LAN_NET  a NAT router: SITE-nat, LAN gateway .1
+#        KIND: none | eim-eif (full cone) | eim-apdf (port-restricted cone)
+#              | symmetric (endpoint-dependent mapping, random ports)
+#   lab_host SITE HOST IP          a host on SITE's LAN (default route via the NAT)
+#   lab_exec NS cmd...             run in a namespace of this lab
+#   lab_down                       remove everything this lab created
+#
+# Addresses: the internet is TEST-NET-3 (203.0.113.0/24), never routed
+# anywhere else; every LAN lives only inside these namespaces. Nothing here
+# touches the host's own namespace except the veth pairs it creates and
+# removes. Multicast (libnice's UPnP/SSDP) cannot leave: the namespaces have
+# no route out.
+
+LAB=${LAB:-floe}
+LAB_NETNS=()
+LAB_PIDS=()
+
+lab_ns() { echo "${LAB}-$1"; }
+
+lab_init() {
+	LAB=$1
+	LAB_NETNS=()
+	LAB_PIDS=()
+}
+
+lab_exec() {
+	local ns; ns=$(lab_ns "$1"); shift
+	ip netns exec "$ns" "$@"
+}
+
+lab_add_ns() {
+	local ns; ns=$(lab_ns "$1")
+	ip netns del "$ns" 2>/dev/null || true
+	ip netns add "$ns"
+	LAB_NETNS+=("$ns")
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 2>/dev/null || true
+}
+
+# lab_link NS_A IF_A NS_B IF_B: a veth pair between two namespaces.
+lab_link() {
+	local a b; a=$(lab_ns "$1"); b=$(lab_ns "$3")
+	local tmp="fl$$${RANDOM}"
+	ip link add "${tmp}a" type veth peer name "${tmp}b"
+	ip link set "${tmp}a" netns "$a"
+	ip link set "${tmp}b" netns "$b"
+	ip -n "$a" link set "${tmp}a" name "$2"
+	ip -n "$b" link set "${tmp}b" name "$4"
+	ip -n "$a" link set "$2" up
+	ip -n "$b" link set "$4" up
+}
+
+lab_internet() {
+	lab_add_ns inet
+	ip -n "$(lab_ns inet)" link add br0 type bridge
+	ip -n "$(lab_ns inet)" addr add 203.0.113.1/24 dev br0
+	ip -n "$(lab_ns inet)" link set br0 up
+}
+
+# lab_attach_internet SITE WAN_IP: SITE's router gets WAN_IP on the internet.
+lab_attach_internet() {
+	local site=$1 wan=$2
+	lab_link "$site" wan inet "${site:0:8}-w"
+	ip -n "$(lab_ns inet)" link set "${site:0:8}-w" master br0
+	ip -n "$(lab_ns "$site")" addr add "$wan/24" dev wan
+}
+
+lab_nat() {
+	local site=$1 kind=$2 wan=$3 lan=$4   # lan like 10.1.0.0/24
+	local router=${site}-nat
+	local lan_gw=${lan%.*/*}.1
+	lab_add_ns "$router"
+	lab_attach_internet "$router" "$wan"
+	ip -n "$(lab_ns "$router")" link add lan type bridge
+	ip -n "$(lab_ns "$router")" addr add "$lan_gw/${lan#*/}" dev lan
+	ip -n "$(lab_ns "$router")" link set lan up
+	lab_exec "$router" sysctl -qw net.ipv4.ip_forward=1
+	lab_nat_rules "$router" "$kind" "$wan" "$lan"
+}
+
+# The four NAT behaviours of RFC 4787, in nftables.
+lab_nat_rules() {
+	local router=$1 kind=$2 wan=$3 lan=$4
+	local rules
+	case $kind in
+	none)
+		# A router that routes without translation: the LAN is "public".
+		rules="table ip floe_nat { chain postr { type nat hook postrouting priority 100; } }"
+		;;
+	eim-apdf)
+		# Endpoint-independent mapping (port kept where free), address-and-
+		# port-dependent filtering: conntrack only lets replies in.
+		rules="table ip floe_nat {
+	chain postr { type nat hook postrouting priority 100; oifname \"wan\" ip saddr $lan snat to $wan persistent; }
+	chain filt { type filter hook forward priority 0; policy drop;
+		iifname \"lan\" accept; ct state established,related accept; }
+}"
+		;;
+	eim-eif)
+		# Full cone: same mapping, and any outside host may send to a
+		# mapped port. The mapping is learnt per LAN host; with one host on
+		# the LAN a prerouting DNAT of every unsolicited UDP datagram to it
+		# is exactly endpoint-independent filtering.
+		rules="table ip floe_nat {
+	chain postr { type nat hook postrouting priority 100; oifname \"wan\" ip saddr $lan snat to $wan persistent; }
+	chain prer { type nat hook prerouting priority -100; iifname \"wan\" ip daddr $wan meta l4proto udp ct state new dnat to ${lan%.*/*}.2; }
+	chain filt { type filter hook forward priority 0; policy accept; }
+}"
+		;;
+	symmetric)
+		# Endpoint-dependent mapping: a random source port per destination.
+		rules="table ip floe_nat {
+	chain postr { type nat hook postrouting priority 100; oifname \"wan\" ip saddr $lan meta l4proto udp snat to $wan:20000-60000 random;
+		oifname \"wan\" ip saddr $lan snat to $wan random; }
+	chain filt { type filter hook forward priority 0; policy drop;
+		iifname \"lan\" accept; ct state established,related accept; }
+}"
+		;;
+	*) echo "netlab: unknown NAT kind '$kind'" >&2; return 1 ;;
+	esac
+	echo "$rules" | lab_exec "$router" nft -f -
+	# "none": the internet routes to the LAN through this router.
+	if [[ $kind == none ]]; then
+		lab_exec inet ip route add "$lan" via "$wan"
+	fi
+}
+
+lab_host() {
+	local site=$1 host=$2 ip=$3
+	local router=${site}-nat
+	lab_add_ns "$host"
+	lab_link "$host" eth0 "$router" "${host:0:10}"
+	ip -n "$(lab_ns "$router")" link set "${host:0:10}" master lan
+	ip -n "$(lab_ns "$host")" addr add "$ip/24" dev eth0
+	ip -n "$(lab_ns "$host")" route add default via "${ip%.*}.1"
+}
+
+# lab_bg NS LOGFILE cmd...: start a process in a namespace, remember its pid.
+lab_bg() {
+	local ns=$1 log=$2; shift 2
+	lab_exec "$ns" "$@" >"$log" 2>&1 &
+	LAB_PIDS+=($!)
+	echo $!
+}
+
+lab_coturn() {   # lab_coturn NS IP USER PASS LOGFILE
+	local ns=$1 ip=$2 user=$3 pass=$4 log=$5
+	lab_bg "$ns" "$log" turnserver -n --listening-ip="$ip" --relay-ip="$ip" \
+		--listening-port=3478 --min-port=49152 --max-port=49999 \
+		--realm=floe --lt-cred-mech --user="$user:$pass" --fingerprint \
+		--no-tls --no-dtls --no-cli --no-multicast-peers --simple-log \
+		--log-file=stdout >/dev/null
+}
+
+lab_down() {
+	local pid ns
+	for pid in "${LAB_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${LAB_PIDS[@]}"; do
+		timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+	done
+	for ns in "${LAB_NETNS[@]}"; do
+		# Anything still running in the namespace goes with it.
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	LAB_NETNS=()
+	LAB_PIDS=()
+}
