@@ -707,6 +707,27 @@ static bool udp_port_bound(uint16_t port)
 	return bound;
 }
 
+static bool log_contains(const char *path, const char *needle, int max_ms)
+{
+	static char text[1 << 16];
+	int64_t end = now_ms() + max_ms;
+
+	do {
+		FILE *f = fopen(path, "r");
+		size_t n = 0;
+
+		if (f) {
+			n = fread(text, 1, sizeof(text) - 1, f);
+			fclose(f);
+		}
+		text[n] = '\0';
+		if (strstr(text, needle))
+			return true;
+		usleep(20000);
+	} while (now_ms() < end);
+	return false;
+}
+
 static uint16_t turn_start(void)
 {
 	char port_arg[48], pid_arg[96], db_arg[96];
@@ -733,7 +754,7 @@ static uint16_t turn_start(void)
 		execlp("turnserver", "turnserver", "-n", "--listening-ip=127.0.0.1", port_arg,
 		       "--relay-ip=127.0.0.1", "--min-port=49152", "--max-port=65535",
 		       "--user=u:p", "--realm=floe", "--lt-cred-mech", "--no-tls", "--no-dtls",
-		       "--no-cli", "--allow-loopback-peers", "--log-file=stdout", "--simple-log",
+		       "--no-cli", "--allow-loopback-peers", "--log-file=stdout", "--simple-log", "-v",
 		       pid_arg, db_arg, (char *)NULL);
 		_exit(127);
 	}
@@ -795,4 +816,10 @@ Test(ice_turn, relay_only_side_selects_a_relayed_pair)
 	cr_assert_arr_eq(A.rx[0], msg, sizeof(msg));
 	cr_assert_eq(B.rx_len[0], sizeof(msg));
 	cr_assert_arr_eq(B.rx[0], msg, sizeof(msg));
+
+	/* Destroy deallocates (a Refresh with lifetime 0) instead of leaving
+	 * the relay port held for the allocation's 10 minutes. */
+	floe_ice_agent_destroy(&A.agent);
+	cr_assert(log_contains(turn_log, "lifetime=0", 1000),
+		  "coturn saw no deallocation (log %s)", turn_log);
 }

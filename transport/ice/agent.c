@@ -32,6 +32,12 @@ _Static_assert(G_IO_IN == POLLIN && G_IO_OUT == POLLOUT && G_IO_ERR == POLLERR &
 
 enum {
 	COMPONENT_ID = 1,         /* one component: no RTCP */
+	/* Destroy releases TURN allocations (best effort) for at most this
+	 * long, retransmitting the deallocation fast: a dead server must not
+	 * stall the connection's thread. */
+	CLOSE_TIMEOUT_MS = 500,
+	CLOSE_STUN_RTO_MS = 50,
+	CLOSE_STUN_RETRANSMISSIONS = 2,
 	DEFAULT_STUN_PORT = 3478,
 	MAX_DATAGRAM_BYTES = 65535,
 };
@@ -51,6 +57,7 @@ struct floe_ice_agent {
 	void *user;
 	state_t state;
 	bool remote_creds_set;
+	bool has_turn;
 	/* Nesting depth of public calls and dispatches that can run callbacks;
 	 * a destroy requested inside one is finished by the outermost. */
 	int depth;
@@ -321,6 +328,7 @@ floe_ice_agent_t *floe_ice_agent_new(const floe_ice_config_t *cfg,
 	if (cb)
 		self->cb = *cb;
 	self->user = user;
+	self->has_turn = cfg->n_turn > 0;
 	self->failure_timeout_ms = cfg->failure_timeout_ms ? cfg->failure_timeout_ms
 							  : FLOE_ICE_FAILURE_TIMEOUT_DEFAULT_MS;
 
@@ -354,6 +362,43 @@ err_ctx:
 	return NULL;
 }
 
+static void s_on_closed(GObject *src, GAsyncResult *res, gpointer data)
+{
+	*(bool *)data = true;
+}
+
+/*
+ * Deallocates TURN allocations so that the server frees the relay port now
+ * rather than when the allocation's lifetime (10 min) runs out. libnice
+ * completes its GTask on the thread-default context, hence the push.
+ */
+static void s_close_turn(floe_ice_agent_t *self)
+{
+	bool closed = false;
+	gint64 end = g_get_monotonic_time() + (gint64)CLOSE_TIMEOUT_MS * 1000;
+
+	g_object_set(self->nice, "stun-initial-timeout", (guint)CLOSE_STUN_RTO_MS,
+		     "stun-max-retransmissions", (guint)CLOSE_STUN_RETRANSMISSIONS, NULL);
+	g_main_context_push_thread_default(self->ctx);
+	nice_agent_close_async(self->nice, s_on_closed, &closed);
+	while (!closed && g_get_monotonic_time() < end) {
+		struct pollfd fds[FLOE_ICE_POLL_MAX_FDS];
+		int timeout = (int)((end - g_get_monotonic_time()) / 1000) + 1;
+		int n = floe_ice_agent_poll_prepare(self, fds, FLOE_ICE_POLL_MAX_FDS, &timeout);
+
+		if (n < 0)
+			break;
+		if (poll(fds, (nfds_t)n, timeout) < 0)
+			n = 0;
+		if (g_main_context_check(self->ctx, self->poll_priority, (GPollFD *)fds, n))
+			g_main_context_dispatch(self->ctx);
+	}
+	g_main_context_pop_thread_default(self->ctx);
+	if (!closed)
+		floe_log(FLOE_LOG_WARNING, TARGET, "TURN deallocation did not complete",
+			 FLOE_F_U64("timeout_ms", CLOSE_TIMEOUT_MS));
+}
+
 static void s_free(floe_ice_agent_t *self)
 {
 	size_t i;
@@ -365,6 +410,8 @@ static void s_free(floe_ice_agent_t *self)
 	}
 	g_signal_handlers_disconnect_by_data(self->nice, self);
 	nice_agent_attach_recv(self->nice, self->stream_id, COMPONENT_ID, self->ctx, NULL, NULL);
+	if (self->has_turn)
+		s_close_turn(self);
 	nice_agent_remove_stream(self->nice, self->stream_id);
 	g_object_unref(self->nice);
 	for (i = 0; i < self->n_pending; i++)
