@@ -231,13 +231,14 @@ static void teardown(void)
 
 TestSuite(ice_agent, .init = reset, .fini = teardown, .timeout = 20);
 
-static void connect_pair(bool creds_first)
+static void connect_pair_with(bool creds_first, floe_ice_keepalive_t keepalive)
 {
 	floe_ice_config_t ca = base_config(FLOE_ICE_CONTROLLING);
 	floe_ice_config_t cb = base_config(FLOE_ICE_CONTROLLED);
 	peer_t *pp[2] = { &A, &B };
 	int64_t t0;
 
+	ca.keepalive = cb.keepalive = keepalive;
 	new_peer(&A, &ca);
 	new_peer(&B, &cb);
 	t0 = now_ms();
@@ -255,6 +256,11 @@ static void connect_pair(bool creds_first)
 	cr_log_info("selected after %lld ms", (long long)(now_ms() - t0));
 	cr_assert_geq(A.n_local_cands, 1);
 	cr_assert_geq(B.n_local_cands, 1);
+}
+
+static void connect_pair(bool creds_first)
+{
+	connect_pair_with(creds_first, FLOE_ICE_KEEPALIVE_CONSENT);
 }
 
 static void assert_host_path(const peer_t *self, const peer_t *peer)
@@ -341,6 +347,19 @@ Test(ice_agent, batch_of_32_in_order)
 		cr_assert_eq(B.rx_len[i], iov[i].iov_len, "packet %d", i);
 		cr_assert_arr_eq(B.rx[i], pkts[i], iov[i].iov_len, "packet %d out of order", i);
 	}
+}
+
+Test(ice_agent, relaxed_keepalive_connects)
+{
+	peer_t *pp[2] = { &A, &B };
+	int want[2] = { 1, 0 };
+	uint8_t byte = 42;
+
+	connect_pair_with(true, FLOE_ICE_KEEPALIVE_RELAXED);
+	assert_host_path(&A, &B);
+	cr_assert_eq(floe_ice_agent_send(B.agent, &byte, 1), 0);
+	cr_assert(pump(pp, 2, 1000, got_rx, want));
+	cr_assert_eq(A.rx[0][0], 42);
 }
 
 Test(ice_agent, send_before_selection_is_enotconn)
@@ -783,8 +802,10 @@ Test(ice_turn, relay_only_side_selects_a_relayed_pair)
 	int want[2] = { 1, 1 };
 	uint8_t msg[1200];
 	int64_t t0;
+	int fds_before;
 
 	turn.port = turn_start();
+	fds_before = count_fds();
 	/* A hides its host address: its only candidate is the relayed one. */
 	ca.turn = &turn;
 	ca.n_turn = 1;
@@ -800,6 +821,8 @@ Test(ice_turn, relay_only_side_selects_a_relayed_pair)
 		  A.n_failed, A.reason);
 	cr_log_info("relayed pair after %lld ms: %s -> %s", (long long)(now_ms() - t0),
 		    A.path.local_addr, A.path.remote_addr);
+	/* 3 fds each: TURN runs over the host socket, no extra fd. */
+	cr_assert_eq(count_fds() - fds_before, 6);
 	cr_assert_eq(A.path.local_type, FLOE_ICE_CAND_RELAY);
 	cr_assert_eq(A.path.remote_type, FLOE_ICE_CAND_HOST);
 	cr_assert_eq(B.path.local_type, FLOE_ICE_CAND_HOST);
