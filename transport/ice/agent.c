@@ -128,15 +128,20 @@ static void s_addr_string(const NiceAddress *addr, char out[FLOE_ICE_ADDR_STR_BY
 		snprintf(out, FLOE_ICE_ADDR_STR_BYTES, "%s:%u", ip, nice_address_get_port(addr));
 }
 
-static void s_fail(floe_ice_agent_t *self, const char *reason)
+static void s_cancel_fail_timer(floe_ice_agent_t *self)
 {
-	if (self->state == STATE_FAILED)
-		return;
 	if (self->fail_timer) {
 		g_source_destroy(self->fail_timer);
 		g_source_unref(self->fail_timer);
 		self->fail_timer = NULL;
 	}
+}
+
+static void s_fail(floe_ice_agent_t *self, const char *reason)
+{
+	if (self->state == STATE_FAILED)
+		return;
+	s_cancel_fail_timer(self);
 	floe_log(FLOE_LOG_INFO, TARGET, "ICE failed", FLOE_F_STR("reason", reason));
 	self->state = STATE_FAILED;
 	if (s_live(self) && self->cb.on_failed)
@@ -182,11 +187,7 @@ static void s_on_selected_pair(NiceAgent *nice, guint stream_id, guint component
 	/* libnice may re-announce the same pair (aggressive nomination). */
 	if (self->state == STATE_SELECTED && memcmp(&path, &self->path, sizeof(path)) == 0)
 		return;
-	if (self->fail_timer) {
-		g_source_destroy(self->fail_timer);
-		g_source_unref(self->fail_timer);
-		self->fail_timer = NULL;
-	}
+	s_cancel_fail_timer(self);
 	self->path = path;
 	self->state = STATE_SELECTED;
 	floe_log(FLOE_LOG_INFO, TARGET, "Selected ICE pair",
@@ -403,11 +404,7 @@ static void s_free(floe_ice_agent_t *self)
 {
 	size_t i;
 
-	if (self->fail_timer) {
-		g_source_destroy(self->fail_timer);
-		g_source_unref(self->fail_timer);
-		self->fail_timer = NULL;
-	}
+	s_cancel_fail_timer(self);
 	g_signal_handlers_disconnect_by_data(self->nice, self);
 	nice_agent_attach_recv(self->nice, self->stream_id, COMPONENT_ID, self->ctx, NULL, NULL);
 	if (self->has_turn)
