@@ -14,13 +14,16 @@
  *	floe_ice_agent_poll_dispatch(ice, fds + 1, n);
  *
  * This module never creates a thread and never runs a GMainLoop. Every
- * callback is invoked from floe_ice_agent_poll_dispatch (or _iterate) on
- * that thread, never after floe_ice_agent_destroy. Because the receiving
+ * callback runs on that thread: from floe_ice_agent_poll_dispatch (or
+ * _iterate), or from inside the floe_ice_agent_* call that caused it
+ * (libnice announces host candidates from inside gather); never after
+ * floe_ice_agent_destroy. Because the receiving
  * thread owns the context, libnice hands each datagram to on_recv straight
  * from its receive buffer (no per-packet copy; see docs/ice.md).
  *
- * File descriptors: one UDP socket per local address (+ one per TURN
- * server) and the context's wakeup eventfd. Measured in tests/ice.
+ * File descriptors (measured in tests/ice): two eventfds (our context's
+ * wakeup, and the private context libnice creates in every component) and
+ * one UDP socket per local address; TURN runs over that socket.
  */
 #ifndef FLOE_TRANSPORT_ICE_AGENT_H
 #define FLOE_TRANSPORT_ICE_AGENT_H
