@@ -11,6 +11,7 @@
 #include "runtime/pool.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -202,8 +203,13 @@ void floe_pool_put(floe_pool_t *self, void *buf)
 								  memory_order_relaxed))
 				break;
 		} else if (dif < 0) {
-			/* More puts than buffers: the in_pool check makes this unreachable. */
-			s_die("free ring overflow");
+			/*
+			 * The ring cannot be full (the in_pool check bounds puts
+			 * by the buffer count): a getter claimed this cell a lap
+			 * ago and has not yet released it. Let it finish.
+			 */
+			sched_yield();
+			pos = atomic_load_explicit(&self->tail, memory_order_relaxed);
 		} else {
 			pos = atomic_load_explicit(&self->tail, memory_order_relaxed);
 		}
