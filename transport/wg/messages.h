@@ -15,6 +15,7 @@ enum floe_wg_msg_offsets {
 	FLOE_WG_OFF_TYPE = 0,
 	FLOE_WG_OFF_RESERVED = 1,
 	FLOE_WG_RESERVED_LEN = 3,
+	FLOE_WG_HEADER_LEN = 4,
 
 	/* Handshake initiation, 148 bytes. */
 	FLOE_WG_INIT_OFF_SENDER = 4,

@@ -150,29 +150,42 @@ out:
 	return ok;
 }
 
+/*
+ * The first half of reading an initiation: e, es, s. Leaves the initiator's
+ * static key in t->remote_static and the key for ss's successor in k.
+ */
+static FLOE_MUST_CHECK bool read_initiation_static(floe_wg_handshake_t *t, uint8_t k[FLOE_WG_SYM_KEY_LEN],
+                                                   const floe_wg_static_t *local,
+                                                   const uint8_t *prologue, size_t prologue_len,
+                                                   const uint8_t *msg)
+{
+	const uint8_t *e_pub = msg;
+	const uint8_t *s_enc = msg + FLOE_WG_KEY_LEN;
+
+	memset(t, 0, sizeof(*t));
+	initial_state(t->chaining_key, t->hash, prologue, prologue_len, local->public_key);
+
+	/* e */
+	memcpy(t->remote_ephemeral, e_pub, FLOE_WG_KEY_LEN);
+	mix_hash(t->hash, e_pub, FLOE_WG_KEY_LEN);
+	mix_key(t->chaining_key, NULL, e_pub, FLOE_WG_KEY_LEN);
+	/* es */
+	if (!mix_dh(t->chaining_key, k, local->private_key, e_pub))
+		return false;
+	/* s */
+	return decrypt_and_hash(t->remote_static, k, t->hash, s_enc, FLOE_WG_KEY_LEN);
+}
+
 bool floe_wg_noise_read_initiation(floe_wg_handshake_t *out_hs, const floe_wg_static_t *local,
                                    const uint8_t *prologue, size_t prologue_len,
                                    const uint8_t *msg, size_t payload_len, uint8_t *payload_out)
 {
 	floe_wg_handshake_t t;
 	uint8_t k[FLOE_WG_SYM_KEY_LEN];
-	const uint8_t *e_pub = msg;
-	const uint8_t *s_enc = msg + FLOE_WG_KEY_LEN;
-	const uint8_t *p_enc = s_enc + FLOE_WG_KEY_LEN + FLOE_WG_AEAD_TAG_LEN;
+	const uint8_t *p_enc = msg + FLOE_WG_NOISE_INIT_OVERHEAD - FLOE_WG_AEAD_TAG_LEN;
 	bool ok = false;
 
-	memset(&t, 0, sizeof(t));
-	initial_state(t.chaining_key, t.hash, prologue, prologue_len, local->public_key);
-
-	/* e */
-	memcpy(t.remote_ephemeral, e_pub, FLOE_WG_KEY_LEN);
-	mix_hash(t.hash, e_pub, FLOE_WG_KEY_LEN);
-	mix_key(t.chaining_key, NULL, e_pub, FLOE_WG_KEY_LEN);
-	/* es */
-	if (!mix_dh(t.chaining_key, k, local->private_key, e_pub))
-		goto out;
-	/* s */
-	if (!decrypt_and_hash(t.remote_static, k, t.hash, s_enc, FLOE_WG_KEY_LEN))
+	if (!read_initiation_static(&t, k, local, prologue, prologue_len, msg))
 		goto out;
 	/* ss */
 	if (!mix_dh(t.chaining_key, k, local->private_key, t.remote_static))
@@ -185,6 +198,22 @@ bool floe_wg_noise_read_initiation(floe_wg_handshake_t *out_hs, const floe_wg_st
 	*out_hs = t;
 	ok = true;
 out:
+	sodium_memzero(&t, sizeof(t));
+	sodium_memzero(k, sizeof(k));
+	return ok;
+}
+
+bool floe_wg_noise_initiation_static(const floe_wg_static_t *local, const uint8_t *msg,
+                                     uint8_t out_static[FLOE_WG_KEY_LEN])
+{
+	static const uint8_t identifier[] = FLOE_WG_IDENTIFIER;
+	floe_wg_handshake_t t;
+	uint8_t k[FLOE_WG_SYM_KEY_LEN];
+	bool ok = read_initiation_static(&t, k, local, identifier, sizeof(identifier) - 1,
+	                                 msg + FLOE_WG_INIT_OFF_EPHEMERAL);
+
+	if (ok)
+		memcpy(out_static, t.remote_static, FLOE_WG_KEY_LEN);
 	sodium_memzero(&t, sizeof(t));
 	sodium_memzero(k, sizeof(k));
 	return ok;

@@ -124,6 +124,9 @@ FLOE_MUST_CHECK bool floe_wg_noise_create_initiation(floe_wg_handshake_t *hs, co
 FLOE_MUST_CHECK bool floe_wg_noise_consume_initiation(floe_wg_handshake_t *out_hs, const floe_wg_static_t *local,
                                                       const uint8_t *msg,
                                                       uint8_t timestamp[FLOE_WG_TAI64N_LEN]);
+/* The initiator's static key of a 148-byte initiation (one DH, no state): for device lookup. */
+FLOE_MUST_CHECK bool floe_wg_noise_initiation_static(const floe_wg_static_t *local, const uint8_t *msg,
+                                                     uint8_t out_static[FLOE_WG_KEY_LEN]);
 /* Bytes [0, MAC1) of a 92-byte response answering hs (CONSUMED_INITIATION). */
 FLOE_MUST_CHECK bool floe_wg_noise_create_response(floe_wg_handshake_t *hs, uint8_t *msg,
                                                    uint32_t sender_index, const uint8_t *ephemeral);

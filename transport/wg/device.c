@@ -1,0 +1,305 @@
+/*
+ * The device: the local static identity, the cookie checker, and two
+ * tables shared by every peer's thread: receiver index -> peer (chained
+ * hash, entries embedded in their owners) and public key -> peer.
+ */
+#include "transport/wg/device.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "transport/wg/messages.h"
+
+enum { PEERS_INITIAL_CAP = 8 };
+
+typedef struct {
+	uint8_t public_key[FLOE_WG_KEY_LEN];
+	floe_wg_peer_t *peer;
+} peer_slot_t;
+
+struct floe_wg_device {
+	floe_wg_static_t identity;          /* constant after _new */
+	floe_wg_cookie_checker_t cookie;    /* has its own lock for the secret */
+	atomic_bool under_load;
+	atomic_uint_fast64_t drops;
+	/*
+	 * `lock` protects buckets (every chain and every entry's `next`
+	 * and `registered`), peers, n_peers and cap_peers. It is never held
+	 * while calling into a peer or the cookie checker.
+	 */
+	pthread_mutex_t lock;
+	floe_wg_index_entry_t *buckets[FLOE_WG_INDEX_BUCKETS];
+	peer_slot_t *peers;
+	size_t n_peers, cap_peers;
+};
+
+floe_wg_device_t *floe_wg_device_new(const uint8_t private_key[FLOE_WG_KEY_LEN])
+{
+	floe_wg_device_t *self;
+
+	if (sodium_init() < 0)
+		return NULL;
+	self = calloc(1, sizeof(*self));
+	if (!self)
+		return NULL;
+	memcpy(self->identity.private_key, private_key, FLOE_WG_KEY_LEN);
+	/* X25519 clamps; an all-zero public key only comes from a degenerate scalar. */
+	if (!floe_wg_dh_public(self->identity.public_key, self->identity.private_key))
+		goto err_free;
+	if (floe_wg_cookie_checker_init(&self->cookie, self->identity.public_key) != 0)
+		goto err_free;
+	if (pthread_mutex_init(&self->lock, NULL) != 0)
+		goto err_cookie;
+	atomic_init(&self->under_load, false);
+	atomic_init(&self->drops, 0);
+	return self;
+
+err_cookie:
+	floe_wg_cookie_checker_destroy(&self->cookie);
+err_free:
+	sodium_memzero(self, sizeof(*self));
+	free(self);
+	return NULL;
+}
+
+void floe_wg_device_destroy(floe_wg_device_t **self_p)
+{
+	floe_wg_device_t *self;
+
+	if (!self_p || !*self_p)
+		return;
+	self = *self_p;
+	pthread_mutex_destroy(&self->lock);
+	floe_wg_cookie_checker_destroy(&self->cookie);
+	free(self->peers);
+	sodium_memzero(self, sizeof(*self));
+	free(self);
+	*self_p = NULL;
+}
+
+void floe_wg_device_public_key(const floe_wg_device_t *self, uint8_t out[FLOE_WG_KEY_LEN])
+{
+	memcpy(out, self->identity.public_key, FLOE_WG_KEY_LEN);
+}
+
+void floe_wg_device_set_under_load(floe_wg_device_t *self, bool under_load)
+{
+	atomic_store(&self->under_load, under_load);
+}
+
+bool floe_wg_device_is_under_load(const floe_wg_device_t *self)
+{
+	return atomic_load(&self->under_load);
+}
+
+const floe_wg_static_t *floe_wg_device_identity(const floe_wg_device_t *self)
+{
+	return &self->identity;
+}
+
+floe_wg_cookie_checker_t *floe_wg_device_cookie_checker(floe_wg_device_t *self)
+{
+	return &self->cookie;
+}
+
+void floe_wg_device_count_drop(floe_wg_device_t *self)
+{
+	atomic_fetch_add(&self->drops, 1);
+}
+
+uint64_t floe_wg_device_drops(const floe_wg_device_t *self)
+{
+	return atomic_load(&((floe_wg_device_t *)self)->drops);
+}
+
+static floe_wg_index_entry_t **bucket_of(floe_wg_device_t *self, uint32_t index)
+{
+	/* Indices are uniformly random: their low bits are a fine hash. */
+	return &self->buckets[index & (FLOE_WG_INDEX_BUCKETS - 1)];
+}
+
+static floe_wg_index_entry_t *find_locked(floe_wg_device_t *self, uint32_t index)
+{
+	for (floe_wg_index_entry_t *e = *bucket_of(self, index); e; e = e->next)
+		if (e->index == index)
+			return e;
+	return NULL;
+}
+
+static void unlink_locked(floe_wg_device_t *self, floe_wg_index_entry_t *entry)
+{
+	for (floe_wg_index_entry_t **pp = bucket_of(self, entry->index); *pp; pp = &(*pp)->next) {
+		if (*pp == entry) {
+			*pp = entry->next;
+			break;
+		}
+	}
+	entry->next = NULL;
+	entry->registered = false;
+}
+
+int floe_wg_device_index_register(floe_wg_device_t *self, floe_wg_index_entry_t *entry, floe_wg_peer_t *peer)
+{
+	int rc = -EBUSY;
+
+	pthread_mutex_lock(&self->lock);
+	if (entry->registered)
+		unlink_locked(self, entry);
+	for (int tries = 0; tries < FLOE_WG_INDEX_MAX_TRIES; tries++) {
+		uint32_t index = randombytes_random();
+		floe_wg_index_entry_t **head;
+
+		/* Retry on collision: an index names one session on this device. */
+		if (find_locked(self, index))
+			continue;
+		head = bucket_of(self, index);
+		entry->index = index;
+		entry->peer = peer;
+		entry->next = *head;
+		entry->registered = true;
+		*head = entry;
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&self->lock);
+	return rc;
+}
+
+void floe_wg_device_index_move(floe_wg_device_t *self, floe_wg_index_entry_t *from, floe_wg_index_entry_t *to)
+{
+	floe_wg_index_entry_t **head;
+
+	pthread_mutex_lock(&self->lock);
+	if (to->registered)
+		unlink_locked(self, to);
+	if (from->registered) {
+		unlink_locked(self, from);
+		head = bucket_of(self, from->index);
+		to->index = from->index;
+		to->peer = from->peer;
+		to->next = *head;
+		to->registered = true;
+		*head = to;
+	}
+	pthread_mutex_unlock(&self->lock);
+}
+
+void floe_wg_device_index_unregister(floe_wg_device_t *self, floe_wg_index_entry_t *entry)
+{
+	pthread_mutex_lock(&self->lock);
+	if (entry->registered)
+		unlink_locked(self, entry);
+	pthread_mutex_unlock(&self->lock);
+}
+
+int floe_wg_device_peer_add(floe_wg_device_t *self, floe_wg_peer_t *peer, const uint8_t pub[FLOE_WG_KEY_LEN])
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&self->lock);
+	for (size_t i = 0; i < self->n_peers; i++) {
+		if (memcmp(self->peers[i].public_key, pub, FLOE_WG_KEY_LEN) == 0) {
+			rc = -EEXIST;
+			goto out;
+		}
+	}
+	if (self->n_peers == self->cap_peers) {
+		size_t cap = self->cap_peers ? 2 * self->cap_peers : PEERS_INITIAL_CAP;
+		peer_slot_t *grown = realloc(self->peers, cap * sizeof(*grown));
+
+		if (!grown) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		self->peers = grown;
+		self->cap_peers = cap;
+	}
+	memcpy(self->peers[self->n_peers].public_key, pub, FLOE_WG_KEY_LEN);
+	self->peers[self->n_peers].peer = peer;
+	self->n_peers++;
+out:
+	pthread_mutex_unlock(&self->lock);
+	return rc;
+}
+
+void floe_wg_device_peer_remove(floe_wg_device_t *self, floe_wg_peer_t *peer)
+{
+	pthread_mutex_lock(&self->lock);
+	for (size_t i = 0; i < self->n_peers; i++) {
+		if (self->peers[i].peer == peer) {
+			self->peers[i] = self->peers[--self->n_peers];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&self->lock);
+}
+
+static floe_wg_peer_t *peer_by_key(floe_wg_device_t *self, const uint8_t pub[FLOE_WG_KEY_LEN])
+{
+	floe_wg_peer_t *peer = NULL;
+
+	/* A linear scan: floe-wg has a handful of peers; connection actors one each. */
+	pthread_mutex_lock(&self->lock);
+	for (size_t i = 0; i < self->n_peers && !peer; i++)
+		if (memcmp(self->peers[i].public_key, pub, FLOE_WG_KEY_LEN) == 0)
+			peer = self->peers[i].peer;
+	pthread_mutex_unlock(&self->lock);
+	return peer;
+}
+
+static floe_wg_peer_t *peer_by_index(floe_wg_device_t *self, uint32_t index)
+{
+	floe_wg_index_entry_t *e;
+	floe_wg_peer_t *peer;
+
+	pthread_mutex_lock(&self->lock);
+	e = find_locked(self, index);
+	peer = e ? e->peer : NULL;
+	pthread_mutex_unlock(&self->lock);
+	return peer;
+}
+
+floe_wg_peer_t *floe_wg_device_lookup(floe_wg_device_t *self, const uint8_t *msg, size_t len)
+{
+	floe_wg_peer_t *peer = NULL;
+	uint8_t initiator_static[FLOE_WG_KEY_LEN];
+
+	if (!msg || len < FLOE_WG_HEADER_LEN ||
+	    msg[1] != 0 || msg[2] != 0 || msg[3] != 0)
+		goto out;
+	switch (msg[FLOE_WG_OFF_TYPE]) {
+	case FLOE_WG_MSG_INITIATION:
+		if (len != FLOE_WG_MSG_INITIATION_LEN)
+			break;
+		/* MAC1 first: only input that knows our public key costs a DH. */
+		if (floe_wg_cookie_validate(&self->cookie, msg, len, NULL, 0, 0, false) == FLOE_WG_MAC_INVALID)
+			break;
+		if (floe_wg_noise_initiation_static(&self->identity, msg, initiator_static))
+			peer = peer_by_key(self, initiator_static);
+		sodium_memzero(initiator_static, sizeof(initiator_static));
+		break;
+	case FLOE_WG_MSG_RESPONSE:
+		if (len == FLOE_WG_MSG_RESPONSE_LEN)
+			peer = peer_by_index(self, floe_wg_le32_get(msg + FLOE_WG_RESP_OFF_RECEIVER));
+		break;
+	case FLOE_WG_MSG_COOKIE_REPLY:
+		if (len == FLOE_WG_MSG_COOKIE_REPLY_LEN)
+			peer = peer_by_index(self, floe_wg_le32_get(msg + FLOE_WG_COOKIE_OFF_RECEIVER));
+		break;
+	case FLOE_WG_MSG_DATA:
+		if (len >= FLOE_WG_DATA_MIN_LEN)
+			peer = peer_by_index(self, floe_wg_le32_get(msg + FLOE_WG_DATA_OFF_RECEIVER));
+		break;
+	default:
+		break;
+	}
+out:
+	if (!peer)
+		floe_wg_device_count_drop(self);
+	return peer;
+}
