@@ -31,6 +31,10 @@ function(floe_tests)
       set(exe test_${area}_${mod})
       add_executable(${exe} ${src})
       target_link_libraries(${exe} PRIVATE floe_${area} PkgConfig::CRITERION)
+      if(FLOE_SANITIZE STREQUAL "thread")
+        # Criterion cannot place its arena under TSan without this (see the file).
+        target_sources(${exe} PRIVATE ${PROJECT_SOURCE_DIR}/tests/sanitizers/criterion_tsan.c)
+      endif()
       target_compile_definitions(${exe} PRIVATE
         FLOE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" FLOE_BINARY_DIR="${PROJECT_BINARY_DIR}")
       add_test(NAME ${area}/${mod} COMMAND ${exe} --jobs 2)
