@@ -187,7 +187,10 @@ Test(crypto, aead_counter_nonce_roundtrip_and_tamper)
 	cr_assert_not(floe_wg_aead_decrypt(pt, key, 0x0102030405060709ULL, ct, sizeof(ct), (const uint8_t *)"ad", 2));
 	cr_assert_not(floe_wg_aead_decrypt(pt, key, 0x0102030405060708ULL, ct, sizeof(ct), (const uint8_t *)"ae", 2));
 	ct[3] ^= 1;
+	memset(pt, 0x5a, sizeof(pt));
 	cr_assert_not(floe_wg_aead_decrypt(pt, key, 0x0102030405060708ULL, ct, sizeof(ct), (const uint8_t *)"ad", 2));
+	for (size_t i = 0; i < sizeof(pt); i++)
+		cr_assert_eq(pt[i], 0x5a, "a forgery must not touch out");
 	cr_assert_not(floe_wg_aead_decrypt(pt, key, 0, ct, 15, NULL, 0), "shorter than a tag");
 }
 

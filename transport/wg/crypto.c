@@ -112,21 +112,6 @@ void floe_wg_aead_encrypt(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN], 
 	crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, plain, len, ad, ad_len, NULL, nonce, key);
 }
 
-bool floe_wg_aead_decrypt(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN],
-                          uint64_t counter, const uint8_t *cipher, size_t len,
-                          const uint8_t *ad, size_t ad_len)
-{
-	uint8_t nonce[FLOE_WG_AEAD_NONCE_LEN];
-
-	if (len < FLOE_WG_AEAD_TAG_LEN)
-		return false;
-	floe_wg_counter_nonce(nonce, counter);
-	/* Detached: the tag is checked before a single byte is written to out. */
-	return crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-		out, NULL, cipher, len - FLOE_WG_AEAD_TAG_LEN,
-		cipher + len - FLOE_WG_AEAD_TAG_LEN, ad, ad_len, nonce, key) == 0;
-}
-
 static void poly_update_padded(crypto_onetimeauth_poly1305_state *st, const uint8_t *p, size_t len)
 {
 	static const uint8_t zeros[16];
@@ -186,6 +171,55 @@ void floe_wg_aead_encrypt_padded(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY
 	sodium_memzero(poly_key, sizeof(poly_key));
 	sodium_memzero(block, sizeof(block));
 	sodium_memzero(&st, sizeof(st));
+}
+
+bool floe_wg_aead_verify(const uint8_t key[FLOE_WG_SYM_KEY_LEN], uint64_t counter,
+                         const uint8_t *cipher, size_t len, const uint8_t *ad, size_t ad_len)
+{
+	uint8_t nonce[FLOE_WG_AEAD_NONCE_LEN];
+	uint8_t poly_key[POLY_KEY_BYTES];
+	uint8_t tag[FLOE_WG_AEAD_TAG_LEN];
+	uint8_t lens[16];
+	crypto_onetimeauth_poly1305_state st;
+	size_t clen;
+	bool ok;
+
+	if (len < FLOE_WG_AEAD_TAG_LEN)
+		return false;
+	clen = len - FLOE_WG_AEAD_TAG_LEN;
+	floe_wg_counter_nonce(nonce, counter);
+	crypto_stream_chacha20_ietf(poly_key, sizeof(poly_key), nonce, key);
+	crypto_onetimeauth_poly1305_init(&st, poly_key);
+	poly_update_padded(&st, ad, ad_len);
+	poly_update_padded(&st, cipher, clen);
+	store_le64(lens, ad_len);
+	store_le64(lens + 8, clen);
+	crypto_onetimeauth_poly1305_update(&st, lens, sizeof(lens));
+	crypto_onetimeauth_poly1305_final(&st, tag);
+	ok = crypto_verify_16(tag, cipher + clen) == 0;
+	sodium_memzero(poly_key, sizeof(poly_key));
+	sodium_memzero(&st, sizeof(st));
+	return ok;
+}
+
+void floe_wg_aead_open_verified(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN], uint64_t counter,
+                                const uint8_t *cipher, size_t clen)
+{
+	uint8_t nonce[FLOE_WG_AEAD_NONCE_LEN];
+
+	floe_wg_counter_nonce(nonce, counter);
+	if (clen)
+		crypto_stream_chacha20_ietf_xor_ic(out, cipher, clen, nonce, 1, key);
+}
+
+bool floe_wg_aead_decrypt(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN],
+                          uint64_t counter, const uint8_t *cipher, size_t len,
+                          const uint8_t *ad, size_t ad_len)
+{
+	if (!floe_wg_aead_verify(key, counter, cipher, len, ad, ad_len))
+		return false;
+	floe_wg_aead_open_verified(out, key, counter, cipher, len - FLOE_WG_AEAD_TAG_LEN);
+	return true;
 }
 
 void floe_wg_xaead_encrypt(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN],

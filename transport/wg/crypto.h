@@ -53,10 +53,21 @@ void floe_wg_counter_nonce(uint8_t nonce[FLOE_WG_AEAD_NONCE_LEN], uint64_t count
 /* AEAD(key, counter, plain, ad) -> out (len + 16 bytes). out may equal plain. */
 void floe_wg_aead_encrypt(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN], uint64_t counter,
                           const uint8_t *plain, size_t len, const uint8_t *ad, size_t ad_len);
-/* Opens len bytes of ciphertext + tag into out (len - 16 bytes). False if it does not authenticate. */
+/*
+ * Opens len bytes of ciphertext + tag into out (len - 16 bytes). False if
+ * it does not authenticate, and then out is untouched (libsodium's own
+ * decrypt zeroes it; a forged packet must not touch the caller's buffer).
+ */
 FLOE_MUST_CHECK bool floe_wg_aead_decrypt(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN],
                                           uint64_t counter, const uint8_t *cipher, size_t len,
                                           const uint8_t *ad, size_t ad_len);
+
+/* The two halves of decrypt, so the replay window can be checked between them. */
+FLOE_MUST_CHECK bool floe_wg_aead_verify(const uint8_t key[FLOE_WG_SYM_KEY_LEN], uint64_t counter,
+                                         const uint8_t *cipher, size_t len, const uint8_t *ad, size_t ad_len);
+/* Decrypts clen bytes (no tag) that floe_wg_aead_verify accepted. */
+void floe_wg_aead_open_verified(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN], uint64_t counter,
+                                const uint8_t *cipher, size_t clen);
 
 /*
  * The data path's encryption in one pass: reads `len` bytes of `plain`,

@@ -85,14 +85,13 @@ ssize_t floe_wg_keypair_decrypt(floe_wg_keypair_t *self, uint64_t now_ns,
 		return -ENOKEY;
 	if (cap < plain_len)
 		return -ENOBUFS;
-	if (!floe_wg_aead_decrypt(out, self->recv_key, counter, msg + FLOE_WG_DATA_OFF_PAYLOAD,
-	                          len - FLOE_WG_DATA_OFF_PAYLOAD, NULL, 0))
+	if (!floe_wg_aead_verify(self->recv_key, counter, msg + FLOE_WG_DATA_OFF_PAYLOAD,
+	                         len - FLOE_WG_DATA_OFF_PAYLOAD, NULL, 0))
 		return -EBADMSG;
-	/* Only authenticated counters may move the window. */
-	if (!floe_wg_replay_check(&self->replay, counter)) {
-		sodium_memzero(out, plain_len);
+	/* Only authenticated counters may move the window; a replay never reaches out. */
+	if (!floe_wg_replay_check(&self->replay, counter))
 		return -ESTALE;
-	}
+	floe_wg_aead_open_verified(out, self->recv_key, counter, msg + FLOE_WG_DATA_OFF_PAYLOAD, plain_len);
 	return (ssize_t)plain_len;
 }
 
