@@ -59,6 +59,24 @@ out:
 	return ret;
 }
 
+/* Address length of a usable (ifindex, prefix) pair, or 0. */
+static size_t checked_len(int ifindex, const floe_cidr_t *c)
+{
+	size_t len = c ? floe_addr_len(c->family) : 0;
+
+	return (ifindex > 0 && len && c->prefix <= len * 8) ? len : 0;
+}
+
+/* A request header; transact() adds REQUEST | ACK and the sequence. */
+static struct nlmsghdr *put_request(uint8_t *buf, uint16_t type, uint16_t flags)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = flags;
+	return nlh;
+}
+
 int floe_netlink_link_set(int ifindex, bool up, uint32_t mtu)
 {
 	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
@@ -67,8 +85,7 @@ int floe_netlink_link_set(int ifindex, bool up, uint32_t mtu)
 
 	if (ifindex <= 0 || (mtu && (mtu < FLOE_NETLINK_MTU_MIN || mtu > FLOE_NETLINK_MTU_MAX)))
 		return -EINVAL;
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh = put_request(buf, RTM_NEWLINK, 0);
 	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
 	ifm->ifi_family = AF_UNSPEC;
 	ifm->ifi_index = ifindex;
@@ -86,12 +103,9 @@ int floe_netlink_addr_add(int ifindex, const floe_cidr_t *addr)
 	struct ifaddrmsg *ifa;
 	size_t len;
 
-	if (ifindex <= 0 || !addr || !(len = floe_addr_len(addr->family)) ||
-	    addr->prefix > len * 8)
+	if (!(len = checked_len(ifindex, addr)))
 		return -EINVAL;
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWADDR;
-	nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	nlh = put_request(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = (uint8_t)addr->family;
 	ifa->ifa_prefixlen = addr->prefix;
@@ -114,13 +128,11 @@ int floe_netlink_route_add(int ifindex, const floe_cidr_t *dst)
 	floe_cidr_t net;
 	size_t len;
 
-	if (ifindex <= 0 || !dst || !(len = floe_addr_len(dst->family)) || dst->prefix > len * 8)
+	if (!(len = checked_len(ifindex, dst)))
 		return -EINVAL;
 	net = *dst;
 	floe_cidr_mask(&net);
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWROUTE;
-	nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	nlh = put_request(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = (uint8_t)net.family;
 	rtm->rtm_dst_len = net.prefix;
