@@ -127,20 +127,37 @@ static void store_le64(uint8_t out[8], uint64_t v)
 		out[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* RFC 8439 2.8: Poly1305 over ad || pad || ct || pad || le64(ad_len) || le64(ct_len), keyed from block 0. */
+static void poly1305_tag(uint8_t tag[FLOE_WG_AEAD_TAG_LEN], const uint8_t key[FLOE_WG_SYM_KEY_LEN],
+                         const uint8_t nonce[FLOE_WG_AEAD_NONCE_LEN],
+                         const uint8_t *ad, size_t ad_len, const uint8_t *ct, size_t ct_len)
+{
+	uint8_t poly_key[POLY_KEY_BYTES];
+	uint8_t lens[16];
+	crypto_onetimeauth_poly1305_state st;
+
+	crypto_stream_chacha20_ietf(poly_key, sizeof(poly_key), nonce, key);
+	crypto_onetimeauth_poly1305_init(&st, poly_key);
+	poly_update_padded(&st, ad, ad_len);
+	poly_update_padded(&st, ct, ct_len);
+	store_le64(lens, ad_len);
+	store_le64(lens + 8, ct_len);
+	crypto_onetimeauth_poly1305_update(&st, lens, sizeof(lens));
+	crypto_onetimeauth_poly1305_final(&st, tag);
+	sodium_memzero(poly_key, sizeof(poly_key));
+	sodium_memzero(&st, sizeof(st));
+}
+
 void floe_wg_aead_encrypt_padded(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN],
                                  const uint8_t nonce[FLOE_WG_AEAD_NONCE_LEN],
                                  const uint8_t *plain, size_t len, size_t padded_len,
                                  const uint8_t *ad, size_t ad_len)
 {
-	uint8_t poly_key[POLY_KEY_BYTES];
 	uint8_t block[CHACHA_BLOCK_BYTES];
-	uint8_t lens[16];
-	crypto_onetimeauth_poly1305_state st;
 	/* Whole blocks of the packet go straight from plain to out. */
 	size_t whole = (len / CHACHA_BLOCK_BYTES) * CHACHA_BLOCK_BYTES;
 
-	/* RFC 8439 2.6: the Poly1305 key is the first half of block 0. */
-	crypto_stream_chacha20_ietf(poly_key, sizeof(poly_key), nonce, key);
+	/* Block 0 keys Poly1305 (RFC 8439 2.6); the packet starts at block 1. */
 	if (whole)
 		crypto_stream_chacha20_ietf_xor_ic(out, plain, whole, nonce, 1, key);
 	/*
@@ -160,46 +177,28 @@ void floe_wg_aead_encrypt_padded(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY
 		memcpy(out + off, block, chunk);
 	}
 
-	crypto_onetimeauth_poly1305_init(&st, poly_key);
-	poly_update_padded(&st, ad, ad_len);
-	poly_update_padded(&st, out, padded_len);
-	store_le64(lens, ad_len);
-	store_le64(lens + 8, padded_len);
-	crypto_onetimeauth_poly1305_update(&st, lens, sizeof(lens));
-	crypto_onetimeauth_poly1305_final(&st, out + padded_len);
-
-	sodium_memzero(poly_key, sizeof(poly_key));
+	poly1305_tag(out + padded_len, key, nonce, ad, ad_len, out, padded_len);
 	sodium_memzero(block, sizeof(block));
-	sodium_memzero(&st, sizeof(st));
 }
 
 bool floe_wg_aead_verify(const uint8_t key[FLOE_WG_SYM_KEY_LEN], uint64_t counter,
                          const uint8_t *cipher, size_t len, const uint8_t *ad, size_t ad_len)
 {
 	uint8_t nonce[FLOE_WG_AEAD_NONCE_LEN];
-	uint8_t poly_key[POLY_KEY_BYTES];
 	uint8_t tag[FLOE_WG_AEAD_TAG_LEN];
-	uint8_t lens[16];
-	crypto_onetimeauth_poly1305_state st;
 	size_t clen;
-	bool ok;
 
 	if (len < FLOE_WG_AEAD_TAG_LEN)
 		return false;
 	clen = len - FLOE_WG_AEAD_TAG_LEN;
 	floe_wg_counter_nonce(nonce, counter);
-	crypto_stream_chacha20_ietf(poly_key, sizeof(poly_key), nonce, key);
-	crypto_onetimeauth_poly1305_init(&st, poly_key);
-	poly_update_padded(&st, ad, ad_len);
-	poly_update_padded(&st, cipher, clen);
-	store_le64(lens, ad_len);
-	store_le64(lens + 8, clen);
-	crypto_onetimeauth_poly1305_update(&st, lens, sizeof(lens));
-	crypto_onetimeauth_poly1305_final(&st, tag);
-	ok = crypto_verify_16(tag, cipher + clen) == 0;
-	sodium_memzero(poly_key, sizeof(poly_key));
-	sodium_memzero(&st, sizeof(st));
-	return ok;
+	/*
+	 * RFC 8439 by hand rather than libsodium's decrypt, which zeroes the
+	 * output on a bad tag: forged or replayed input must not touch the
+	 * caller's buffer, so verifying and decrypting are separate steps.
+	 */
+	poly1305_tag(tag, key, nonce, ad, ad_len, cipher, clen);
+	return crypto_verify_16(tag, cipher + clen) == 0;
 }
 
 void floe_wg_aead_open_verified(uint8_t *out, const uint8_t key[FLOE_WG_SYM_KEY_LEN], uint64_t counter,

@@ -59,6 +59,24 @@ static FLOE_MUST_CHECK bool decrypt_and_hash(uint8_t *out, const uint8_t k[FLOE_
 	return true;
 }
 
+/* The "e" token in a psk handshake: h = HASH(h || e), ck = KDF1(ck, e). */
+static void mix_ephemeral(floe_wg_handshake_t *t, const uint8_t e_pub[FLOE_WG_KEY_LEN])
+{
+	mix_hash(t->hash, e_pub, FLOE_WG_KEY_LEN);
+	mix_key(t->chaining_key, NULL, e_pub, FLOE_WG_KEY_LEN);
+}
+
+/* The "psk" token: (ck, tau, k) = KDF3(ck, psk); h = HASH(h || tau). */
+static void mix_psk(floe_wg_handshake_t *t, uint8_t k[FLOE_WG_SYM_KEY_LEN])
+{
+	uint8_t tau[FLOE_WG_HASH_LEN];
+	uint8_t *outs[3] = { t->chaining_key, tau, k };
+
+	floe_wg_kdf(outs, 3, t->chaining_key, FLOE_WG_HASH_LEN, t->psk, FLOE_WG_KEY_LEN);
+	mix_hash(t->hash, tau, sizeof(tau));
+	sodium_memzero(tau, sizeof(tau));
+}
+
 /* ck = HASH(construction); h = HASH(ck || prologue); h = HASH(h || responder static). */
 static void initial_state(uint8_t ck[FLOE_WG_HASH_LEN], uint8_t h[FLOE_WG_HASH_LEN],
                           const uint8_t *prologue, size_t prologue_len,
@@ -129,8 +147,7 @@ bool floe_wg_noise_write_initiation(floe_wg_handshake_t *hs, const floe_wg_stati
 	new_ephemeral(t.ephemeral_private, ephemeral);
 	if (!floe_wg_dh_public(e_pub, t.ephemeral_private))
 		goto out;
-	mix_hash(t.hash, e_pub, FLOE_WG_KEY_LEN);
-	mix_key(t.chaining_key, NULL, e_pub, FLOE_WG_KEY_LEN);
+	mix_ephemeral(&t, e_pub);
 	/* es */
 	if (!mix_dh(t.chaining_key, k, t.ephemeral_private, t.remote_static))
 		goto out;
@@ -167,8 +184,7 @@ static FLOE_MUST_CHECK bool read_initiation_static(floe_wg_handshake_t *t, uint8
 
 	/* e */
 	memcpy(t->remote_ephemeral, e_pub, FLOE_WG_KEY_LEN);
-	mix_hash(t->hash, e_pub, FLOE_WG_KEY_LEN);
-	mix_key(t->chaining_key, NULL, e_pub, FLOE_WG_KEY_LEN);
+	mix_ephemeral(t, e_pub);
 	/* es */
 	if (!mix_dh(t->chaining_key, k, local->private_key, e_pub))
 		return false;
@@ -224,8 +240,6 @@ bool floe_wg_noise_write_response(floe_wg_handshake_t *hs, const uint8_t *epheme
 {
 	floe_wg_handshake_t t;
 	uint8_t k[FLOE_WG_SYM_KEY_LEN];
-	uint8_t tau[FLOE_WG_HASH_LEN];
-	uint8_t *outs[3] = { NULL, tau, k };
 	uint8_t *e_pub = out;
 	bool ok = false;
 
@@ -237,18 +251,15 @@ bool floe_wg_noise_write_response(floe_wg_handshake_t *hs, const uint8_t *epheme
 	new_ephemeral(t.ephemeral_private, ephemeral);
 	if (!floe_wg_dh_public(e_pub, t.ephemeral_private))
 		goto out;
-	mix_hash(t.hash, e_pub, FLOE_WG_KEY_LEN);
-	mix_key(t.chaining_key, NULL, e_pub, FLOE_WG_KEY_LEN);
+	mix_ephemeral(&t, e_pub);
 	/* ee */
 	if (!mix_dh(t.chaining_key, NULL, t.ephemeral_private, t.remote_ephemeral))
 		goto out;
 	/* se */
 	if (!mix_dh(t.chaining_key, NULL, t.ephemeral_private, t.remote_static))
 		goto out;
-	/* psk: (ck, tau, k) = KDF3(ck, psk); h = HASH(h || tau) */
-	outs[0] = t.chaining_key;
-	floe_wg_kdf(outs, 3, t.chaining_key, FLOE_WG_HASH_LEN, t.psk, FLOE_WG_KEY_LEN);
-	mix_hash(t.hash, tau, sizeof(tau));
+	/* psk */
+	mix_psk(&t, k);
 	/* payload (WireGuard: empty) */
 	encrypt_and_hash(out + FLOE_WG_KEY_LEN, k, t.hash, payload, payload_len);
 
@@ -258,7 +269,6 @@ bool floe_wg_noise_write_response(floe_wg_handshake_t *hs, const uint8_t *epheme
 out:
 	sodium_memzero(&t, sizeof(t));
 	sodium_memzero(k, sizeof(k));
-	sodium_memzero(tau, sizeof(tau));
 	return ok;
 }
 
@@ -267,8 +277,6 @@ bool floe_wg_noise_read_response(floe_wg_handshake_t *hs, const floe_wg_static_t
 {
 	floe_wg_handshake_t t;
 	uint8_t k[FLOE_WG_SYM_KEY_LEN];
-	uint8_t tau[FLOE_WG_HASH_LEN];
-	uint8_t *outs[3] = { NULL, tau, k };
 	const uint8_t *e_pub = msg;
 	bool ok = false;
 
@@ -278,8 +286,7 @@ bool floe_wg_noise_read_response(floe_wg_handshake_t *hs, const floe_wg_static_t
 
 	/* e */
 	memcpy(t.remote_ephemeral, e_pub, FLOE_WG_KEY_LEN);
-	mix_hash(t.hash, e_pub, FLOE_WG_KEY_LEN);
-	mix_key(t.chaining_key, NULL, e_pub, FLOE_WG_KEY_LEN);
+	mix_ephemeral(&t, e_pub);
 	/* ee */
 	if (!mix_dh(t.chaining_key, NULL, t.ephemeral_private, e_pub))
 		goto out;
@@ -287,9 +294,7 @@ bool floe_wg_noise_read_response(floe_wg_handshake_t *hs, const floe_wg_static_t
 	if (!mix_dh(t.chaining_key, NULL, local->private_key, e_pub))
 		goto out;
 	/* psk */
-	outs[0] = t.chaining_key;
-	floe_wg_kdf(outs, 3, t.chaining_key, FLOE_WG_HASH_LEN, t.psk, FLOE_WG_KEY_LEN);
-	mix_hash(t.hash, tau, sizeof(tau));
+	mix_psk(&t, k);
 	/* payload */
 	if (!decrypt_and_hash(payload_out, k, t.hash, msg + FLOE_WG_KEY_LEN, payload_len))
 		goto out;
@@ -300,7 +305,6 @@ bool floe_wg_noise_read_response(floe_wg_handshake_t *hs, const floe_wg_static_t
 out:
 	sodium_memzero(&t, sizeof(t));
 	sodium_memzero(k, sizeof(k));
-	sodium_memzero(tau, sizeof(tau));
 	return ok;
 }
 
