@@ -175,7 +175,11 @@ ssize_t floe_wg_peer_initiate(floe_wg_peer_t *self, uint64_t now_ns, uint8_t *ou
  *   data        -> TUNNEL: the packet without padding; NONE for a keepalive
  * Dropped input returns a negative errno (-EINVAL malformed, -EBADMSG
  * authentication failed, -ESTALE replayed timestamp or counter, -ENOKEY no
- * keypair for that index) and is counted; nothing is written to `out`.
+ * keypair for that index) and is counted; nothing is written to `out`,
+ * with one exception: an authentic data packet whose plaintext is not a
+ * well-formed IPv4/IPv6 packet (length field beyond the plaintext) is only
+ * known to be bad after decryption; it is dropped (-EINVAL) and the bytes
+ * it occupied in `out` are zeroed.
  */
 ssize_t floe_wg_peer_receive(floe_wg_peer_t *self, uint64_t now_ns,
                              const void *src, size_t src_len,
@@ -196,6 +200,11 @@ ssize_t floe_wg_peer_tick(floe_wg_peer_t *self, uint64_t now_ns, uint8_t *out, s
 uint64_t floe_wg_peer_next_deadline_ns(const floe_wg_peer_t *self);
 
 uint32_t floe_wg_peer_take_events(floe_wg_peer_t *self);
+/*
+ * True when a confirmed session exists (the current keypair may send).
+ * It does not look at the clock: encrypt's -ENOKEY is authoritative for a
+ * session past REJECT_AFTER_TIME.
+ */
 bool floe_wg_peer_is_established(const floe_wg_peer_t *self);
 void floe_wg_peer_stats(const floe_wg_peer_t *self, floe_wg_peer_stats_t *out);
 
