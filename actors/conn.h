@@ -1,0 +1,123 @@
+/*
+ * The connection actor: one thread per connection, owning its ICE agent
+ * and its WireGuard peer.
+ *
+ * Every input is a message on the connection's mailbox, handled in order
+ * by its thread alone: a packet from the packet device, remote ICE
+ * credentials, a remote candidate, close. ICE events and datagrams come
+ * from the agent, which the same thread drives (it owns the agent's
+ * GMainContext). Before ICE nominates a path the connection buffers or
+ * drops according to its role, as actors/policy.h says.
+ *
+ * Outputs go to the parent's mailbox (the node, or a test), each message's
+ * arg set to the connection's tag so one parent can serve many:
+ *
+ *   FLOE_CONN_EV_LOCAL_CANDIDATE   payload: an SDP candidate line (trickle)
+ *   FLOE_CONN_EV_GATHERING_DONE
+ *   FLOE_CONN_EV_NOMINATED         payload: floe_ice_path_t
+ *   FLOE_CONN_EV_ESTABLISHED       the first handshake completed
+ *   FLOE_CONN_EV_FAILED            payload: the reason (text); the actor then exits
+ *   FLOE_CONN_DELIVER              a decrypted IP packet for the device (pooled)
+ *
+ * States: new -> connecting -> connected <-> idle -> failed / closed.
+ *
+ * Threads: new, destroy and the senders' sends run on the owner's thread;
+ * state, counters and local credentials may be read from any thread.
+ */
+#ifndef FLOE_ACTORS_CONN_H
+#define FLOE_ACTORS_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/policy.h"
+#include "runtime/clock.h"
+#include "runtime/counters.h"
+#include "runtime/ctx.h"
+#include "runtime/msg.h"
+#include "runtime/pool.h"
+#include "transport/ice/agent.h"
+#include "transport/wg/wg.h"
+
+typedef struct floe_conn floe_conn_t;
+
+typedef enum {
+	FLOE_CONN_NEW = 0,
+	FLOE_CONN_CONNECTING, /* gathering / checking; nothing nominated yet */
+	FLOE_CONN_CONNECTED,  /* nominated, first handshake done, traffic flows */
+	FLOE_CONN_IDLE,       /* connected, no data for FLOE_CONN_IDLE_AFTER_S */
+	FLOE_CONN_FAILED,
+	FLOE_CONN_CLOSED,
+} floe_conn_state_t;
+
+/* Message types a connection takes and emits (runtime/msg.h's actors range). */
+enum floe_conn_msg_type {
+	/* in: a packet from the packet device: FLOE_MSG_TUN_PACKET */
+	FLOE_CONN_REMOTE_CREDENTIALS = FLOE_MSG_ACTORS_FIRST, /* payload "ufrag\0pwd\0" */
+	FLOE_CONN_REMOTE_CANDIDATE,                           /* payload: SDP line, NUL-terminated */
+	FLOE_CONN_REMOTE_GATHERING_DONE,
+	FLOE_CONN_FORCE_REKEY,
+	/* out, arg = tag */
+	FLOE_CONN_EV_LOCAL_CANDIDATE = FLOE_MSG_ACTORS_FIRST + 8,
+	FLOE_CONN_EV_GATHERING_DONE,
+	FLOE_CONN_EV_NOMINATED,
+	FLOE_CONN_EV_ESTABLISHED,
+	FLOE_CONN_EV_FAILED,
+	FLOE_CONN_DELIVER,
+};
+
+enum floe_conn_limits {
+	FLOE_CONN_TX_BATCH_PKTS = 32,    /* datagrams handed to the agent per wake-up */
+	FLOE_CONN_RX_BATCH_MSGS = 64,    /* mailbox messages taken per wake-up */
+	FLOE_CONN_IDLE_AFTER_S = 30,
+	FLOE_CONN_ID_MAX_BYTES = 64,     /* cid and client_id, for logs */
+};
+
+/* Plain data; copied by floe_conn_new. */
+typedef struct {
+	floe_role_t role;
+	uint64_t tag;                     /* arg of every message to the parent */
+	const char *cid;                  /* connection id for logs */
+	const char *client_id;            /* may be NULL */
+	floe_wg_device_t *wg_device;      /* shared, outlives the connection */
+	uint8_t peer_public_key[FLOE_WG_KEY_LEN];
+	uint8_t preshared_key[FLOE_WG_KEY_LEN]; /* wiped by floe_conn_new's copy on exit */
+	uint16_t persistent_keepalive_s;
+	floe_ice_config_t ice;            /* its pointers must stay valid until new returns */
+	const char *parent_endpoint;      /* the parent's mailbox */
+	floe_pool_t *pool;                /* buffers for delivered packets */
+	floe_clock_t *clock;              /* NULL: a monotonic clock of its own */
+} floe_conn_config_t;
+
+/*
+ * Starts the actor: creates its WireGuard peer (responder-only for the
+ * gateway) and its ICE agent, starts gathering, and returns once the
+ * thread is ready. NULL with errno set on failure (EINVAL for a refused
+ * peer key or bad ICE config).
+ */
+floe_conn_t *floe_conn_new(floe_ctx_t *ctx, const floe_conn_config_t *cfg);
+/* Stops (if still running) and joins the actor; frees everything. Idempotent. */
+void floe_conn_destroy(floe_conn_t **self_p);
+
+/* The mailbox endpoint, for floe_mailbox_sender_new() on producer threads. */
+const char *floe_conn_endpoint(const floe_conn_t *self);
+/* The runtime actor id (what FLOE_CONTROL_CHILD_EXITED carries). */
+uint64_t floe_conn_actor_id(const floe_conn_t *self);
+/* Local ICE credentials; valid from new until destroy. */
+const char *floe_conn_local_ufrag(const floe_conn_t *self);
+const char *floe_conn_local_pwd(const floe_conn_t *self);
+
+floe_conn_state_t floe_conn_state(const floe_conn_t *self);
+const char *floe_conn_state_name(floe_conn_state_t state);
+/* Any thread. */
+void floe_conn_counters(const floe_conn_t *self, floe_counters_snapshot_t *out);
+/* Monotonic ns of the last completed handshake, 0 if none; any thread. */
+uint64_t floe_conn_last_handshake_ns(const floe_conn_t *self);
+
+/* Helpers for the parent: build the input messages (heap, small). NULL on ENOMEM/EINVAL. */
+floe_msg_t *floe_conn_msg_credentials(const char *ufrag, const char *pwd);
+floe_msg_t *floe_conn_msg_candidate(const char *sdp_line);
+/* Reads the text payload of a candidate / failure message, NUL-terminated; NULL if malformed. */
+const char *floe_conn_msg_text(floe_msg_t *msg);
+
+#endif
