@@ -77,7 +77,8 @@ typedef struct {
 
 /*
  * What the node reports. `node` holds the counters that belong to no
- * connection (dropped_unknown_destination, mailbox drops at the node); the
+ * connection (dropped_unknown_destination, mailbox drops at the node, and
+ * the final counters of closed connections, so totals never go down); the
  * renderers add every connection's counters to it for the node totals.
  */
 typedef struct {
