@@ -188,3 +188,25 @@ Test(peer_timers, persistent_keepalive)
 	}
 	pair_fini(&p);
 }
+
+Test(peer_timers, responder_only_is_passive_again_after_keys_zeroed)
+{
+	pair_t p;
+	uint8_t out[BUF_LEN], pkt[64];
+	ssize_t n = 0;
+
+	established(&p, true, 0);
+	floe_wg_peer_request_rekey(p.b);
+	cr_assert_eq(drain_tick(p.b, T0 + S(6), out, &n), 1, "established: it may rekey");
+	cr_assert_eq(n, FLOE_WG_MSG_INITIATION_LEN);
+	/* Nobody answers; the attempts run out, then the keys are wiped. */
+	for (uint64_t t = 7; t <= 600; t++)
+		drain_tick(p.b, T0 + S(t), out, &n);
+	cr_assert(floe_wg_peer_take_events(p.b) & FLOE_WG_EV_KEYS_ZEROED);
+	cr_assert_eq(floe_wg_peer_initiate(p.b, T0 + S(601), out, sizeof(out)), -EPERM);
+	ip_packet(pkt, 40, 1);
+	cr_assert_eq(floe_wg_peer_encrypt(p.b, T0 + S(601), pkt, 40, out, sizeof(out)), -ENOKEY);
+	for (uint64_t t = 601; t <= 800; t++)
+		cr_assert_eq(drain_tick(p.b, T0 + S(t), out, &n), 0);
+	pair_fini(&p);
+}

@@ -547,6 +547,9 @@ ssize_t floe_wg_peer_tick(floe_wg_peer_t *self, uint64_t now_ns, uint8_t *out, s
 	if (acts & FLOE_WG_TIMER_ZERO_KEYS) {
 		zero_all_keys(self);
 		self->events |= FLOE_WG_EV_KEYS_ZEROED;
+		/* A responder-only peer whose session died goes back to waiting to be called. */
+		if (self->responder_only)
+			self->ever_established = false;
 	}
 	if (acts & FLOE_WG_TIMER_SEND_INITIATION)
 		self->want_retry = true;
