@@ -213,3 +213,21 @@ Test(key, key_files)
 	cr_expect_eq(floe_key_from_file(NULL, path), -EINVAL);
 	rmdir(dir);
 }
+
+Test(key, key_from_a_pipe)
+{
+	int p[2];
+	uint8_t k[FLOE_KEY_LEN], want[FLOE_KEY_LEN];
+	const char *text = "YDCttCs9e1J52/g9vEnwJJa+2x6RqaayAYMpSVQfGEY=\n";
+
+	hex2bin(want, sizeof(want), capture_pairs[1].pub_hex);
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(write(p[1], text, strlen(text)), (ssize_t)strlen(text));
+	close(p[1]);
+	cr_expect_eq(floe_key_from_fd(k, p[0]), 0);
+	cr_expect_eq(memcmp(k, want, FLOE_KEY_LEN), 0);
+	/* The reader owns nothing: the fd is still ours to close. */
+	cr_expect_eq(close(p[0]), 0);
+	cr_expect_eq(floe_key_from_fd(k, p[0]), -EBADF);
+	cr_expect(sodium_is_zero(k, FLOE_KEY_LEN));
+}

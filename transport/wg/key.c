@@ -72,23 +72,18 @@ int floe_key_public(uint8_t out[FLOE_KEY_LEN], const uint8_t private_key[FLOE_KE
 	return 0;
 }
 
-int floe_key_from_file(uint8_t out[FLOE_KEY_LEN], const char *path)
+int floe_key_from_fd(uint8_t out[FLOE_KEY_LEN], int fd)
 {
 	/* One byte more than the limit tells "too long" from "exactly full",
 	 * one more for the NUL. */
 	char buf[FLOE_KEY_FILE_MAX_BYTES + 2];
 	size_t len = 0;
 	ssize_t n;
-	int fd, r;
+	int r;
 
 	if (!out)
 		return -EINVAL;
 	sodium_memzero(out, FLOE_KEY_LEN);
-	if (!path)
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
 	while (len < sizeof(buf) - 1) {
 		n = read(fd, buf + len, sizeof(buf) - 1 - len);
 		if (n < 0) {
@@ -110,6 +105,22 @@ int floe_key_from_file(uint8_t out[FLOE_KEY_LEN], const char *path)
 	r = floe_key_from_base64(out, buf);
 out:
 	sodium_memzero(buf, sizeof(buf));
+	return r;
+}
+
+int floe_key_from_file(uint8_t out[FLOE_KEY_LEN], const char *path)
+{
+	int fd, r;
+
+	if (!out)
+		return -EINVAL;
+	sodium_memzero(out, FLOE_KEY_LEN);
+	if (!path)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	r = floe_key_from_fd(out, fd);
 	close(fd);
 	return r;
 }

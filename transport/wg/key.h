@@ -32,6 +32,9 @@ FLOE_EXPORT void floe_key_generate(uint8_t out[FLOE_KEY_LEN]);
 /* X25519 public key of a private key. -EINVAL if the result is all zero. */
 FLOE_EXPORT FLOE_MUST_CHECK int floe_key_public(uint8_t out[FLOE_KEY_LEN],
 						const uint8_t private_key[FLOE_KEY_LEN]);
+/* Reads a key's base64 from fd until EOF (a pipe, stdin); fd stays open.
+ * Same rules and errors as floe_key_from_file(). */
+FLOE_EXPORT FLOE_MUST_CHECK int floe_key_from_fd(uint8_t out[FLOE_KEY_LEN], int fd);
 /* Reads a key from a file holding its base64 (for PrivateKeyFile= etc.);
  * a trailing newline is fine. -errno from open/read, -EINVAL for bad
  * content (including a file longer than FLOE_KEY_FILE_MAX_BYTES). */
