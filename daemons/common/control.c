@@ -685,3 +685,22 @@ out:
 	close(fd);
 	return rc;
 }
+
+int floe_control_find_socket(const char *dir, char *buf, size_t cap)
+{
+	static const char *const daemons[] = { "floe-gateway", "floe-client", "floe-portal", "floe-wg" };
+	struct stat st;
+	size_t i;
+
+	if (!dir)
+		dir = FLOE_CONTROL_DEFAULT_DIR;
+	for (i = 0; i < FLOE_ARRAY_LEN(daemons); i++) {
+		int n = snprintf(buf, cap, "%s/%s.sock", dir, daemons[i]);
+
+		if (n < 0 || (size_t)n >= cap)
+			return -ENAMETOOLONG;
+		if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
+			return 0;
+	}
+	return -ENOENT;
+}

@@ -154,4 +154,12 @@ uint64_t floe_control_errors(const floe_control_t *self);
  */
 int floe_control_query(const char *path, bool json, int out_fd, char *err, size_t err_cap);
 
+/*
+ * The socket floectl talks to when not told: the first of
+ * <dir>/{floe-gateway,floe-client,floe-portal,floe-wg}.sock that exists
+ * (dir NULL: FLOE_CONTROL_DEFAULT_DIR), written to buf. -ENOENT when none,
+ * -ENAMETOOLONG when buf is too small.
+ */
+int floe_control_find_socket(const char *dir, char *buf, size_t cap);
+
 #endif

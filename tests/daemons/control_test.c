@@ -362,3 +362,35 @@ Test(control, stale_socket_is_replaced_live_one_is_not)
 	cr_expect_eq(err, -EINVAL);
 	cr_expect_eq(floe_control_query("/tmp/gwp-nobody-here.sock", false, 1, NULL, 0), -ENOENT);
 }
+
+Test(control, find_socket_prefers_the_gateway_and_skips_non_sockets)
+{
+	char dir[] = "/tmp/gwp-ctl-XXXXXX", path[256], found[256];
+	int err = 0;
+	floe_control_t *client, *wg;
+	FILE *f;
+
+	cr_assert_not_null(mkdtemp(dir));
+	cr_expect_eq(floe_control_find_socket(dir, found, sizeof(found)), -ENOENT);
+	/* A regular file named like the gateway's socket is not a daemon. */
+	snprintf(path, sizeof(path), "%s/floe-gateway.sock", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/floe-wg.sock", dir);
+	wg = floe_control_new(path, NULL, fill, NULL, &err);
+	cr_assert_not_null(wg);
+	cr_expect_eq(floe_control_find_socket(dir, found, sizeof(found)), 0);
+	cr_expect_str_eq(found, path);
+	snprintf(path, sizeof(path), "%s/floe-client.sock", dir);
+	client = floe_control_new(path, NULL, fill, NULL, &err);
+	cr_assert_not_null(client);
+	cr_expect_eq(floe_control_find_socket(dir, found, sizeof(found)), 0);
+	cr_expect_str_eq(found, path, "client before wg");
+	cr_expect_eq(floe_control_find_socket(dir, found, 8), -ENAMETOOLONG);
+	floe_control_destroy(&client);
+	floe_control_destroy(&wg);
+	snprintf(path, sizeof(path), "%s/floe-gateway.sock", dir);
+	unlink(path);
+	cr_expect_eq(rmdir(dir), 0, "everything cleaned up");
+}
