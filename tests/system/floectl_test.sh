@@ -4,13 +4,13 @@
 # same malformed input. Needs no root; skips (77) without wg.
 set -euo pipefail
 
-BIN=${FLOE_BINARY_DIR:-$(cd "$(dirname "$0")/../../build" && pwd)}/floectl
 ROUNDS=20
 
 if ! command -v wg >/dev/null 2>&1; then
 	echo "SKIP: wg (wireguard-tools) is not installed, nothing to compare floectl with"
 	exit 77
 fi
+BIN=${FLOE_BINARY_DIR:-${0%/*}/../../build}/floectl
 if [[ ! -x $BIN ]]; then
 	echo "FAIL: $BIN not built (cmake --build <dir> --target floectl)"
 	exit 1
