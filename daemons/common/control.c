@@ -29,9 +29,12 @@ enum {
 	LISTEN_BACKLOG = 16,
 };
 
+_Static_assert(FLOE_CONTROL_PATH_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
+	       "FLOE_CONTROL_PATH_MAX is sun_path");
+
 struct floe_control {
 	int fd;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char path[FLOE_CONTROL_PATH_MAX];
 	floe_control_snapshot_fn *fn;
 	void *user;
 	uint64_t errors;

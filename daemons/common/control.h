@@ -37,6 +37,7 @@ enum floe_control_limits {
 	FLOE_CONTROL_ACCEPT_BATCH = 16,        /* clients served per floe_control_handle() */
 	FLOE_CONTROL_KEY_LEN = 32,
 	FLOE_CONTROL_ERR_MAX = 256,
+	FLOE_CONTROL_PATH_MAX = 108,           /* sun_path, NUL included */
 };
 
 #define FLOE_CONTROL_DEFAULT_DIR "/run/floe"
