@@ -3,7 +3,7 @@
  *
  *   floectl genkey          a new private key, base64, like `wg genkey`
  *   floectl pubkey          private key on stdin -> public key, like `wg pubkey`
- *   floectl show [--json]   a running daemon's connections (not implemented yet)
+ *   floectl show [--json] [--socket PATH]   a running daemon's connections
  *
  * Each subcommand is one entry of the commands[] table and one function
  * taking the arguments after its name; exit status 0 on success, 1 on any
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemons/common/control.h"
 #include "transport/wg/key.h"
 
 #define PROG "floectl"
@@ -39,7 +40,7 @@ static const command_t commands[] = {
 	{ "genkey", "", "Generates a new private key and writes it to stdout", cmd_genkey },
 	{ "pubkey", "", "Reads a private key from stdin and writes its public key to stdout",
 	  cmd_pubkey },
-	{ "show", " [--json]", "Shows the connections of a running floe daemon", cmd_show },
+	{ "show", " [--json] [--socket PATH]", "Shows the connections of a running floe daemon", cmd_show },
 };
 
 static void usage(FILE *f)
@@ -48,7 +49,7 @@ static void usage(FILE *f)
 
 	fprintf(f, "Usage: " PROG " <cmd> [<args>]\n\nAvailable subcommands:\n");
 	for (i = 0; i < FLOE_ARRAY_LEN(commands); i++)
-		fprintf(f, "  %-8s%-10s%s\n", commands[i].name, commands[i].args, commands[i].help);
+		fprintf(f, "  %-8s%-26s%s\n", commands[i].name, commands[i].args, commands[i].help);
 	fprintf(f, "\nYou may pass --help to any subcommand for its usage.\n");
 }
 
@@ -142,18 +143,35 @@ out:
 
 static int cmd_show(int argc, char **argv)
 {
-	int i;
+	char found[FLOE_CONTROL_PATH_MAX], err[FLOE_CONTROL_ERR_MAX];
+	const char *path = NULL;
+	bool json = false;
+	int i, rc;
 
 	if (wants_help(argc, argv))
 		return subcommand_usage(&commands[2], stdout, EXIT_SUCCESS);
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") != 0)
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else
 			return subcommand_usage(&commands[2], stderr, EXIT_FAILURE);
 	}
-	/* No output rather than made-up output: show needs the daemons'
-	 * control socket, which floectl does not talk to yet. */
-	fprintf(stderr, PROG ": show is not implemented yet\n");
-	return EXIT_FAILURE;
+	if (!path) {
+		if (floe_control_find_socket(NULL, found, sizeof(found)) < 0) {
+			fprintf(stderr, PROG ": no floe daemon socket in " FLOE_CONTROL_DEFAULT_DIR
+				"; is a daemon running? (or pass --socket PATH)\n");
+			return EXIT_FAILURE;
+		}
+		path = found;
+	}
+	rc = floe_control_query(path, json, STDOUT_FILENO, err, sizeof(err));
+	if (rc == -EPROTO && err[0])
+		fprintf(stderr, PROG ": %s: %s\n", path, err);
+	else if (rc < 0)
+		fprintf(stderr, PROG ": %s: %s\n", path, strerror(-rc));
+	return rc < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 int main(int argc, char **argv)
