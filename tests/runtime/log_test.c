@@ -506,6 +506,25 @@ Test(log, ratelimited_macro_carries_suppressed)
 
 /* ---- the default sink under concurrency --------------------------------- */
 
+/*
+ * One line written by log_thread/short_lines_thread: it parses (so it was
+ * not torn or interleaved) and is the next of its thread's sequence (so
+ * each thread's lines arrive whole and in its own order).
+ */
+static void check_thread_line(const char *line, int seen[THREADS], size_t index)
+{
+	json_error_t err;
+	json_t *j = json_loads(line, 0, &err);
+	long t;
+
+	cr_assert_not_null(j, "torn or interleaved line %zu (%s): %.80s", index, err.text, line);
+	t = (long)json_integer_value(json_object_get(j, "thread"));
+	cr_assert(t >= 0 && t < THREADS, "line %zu: thread %ld", index, t);
+	cr_assert_eq(json_integer_value(json_object_get(j, "seq")), seen[t], "line %zu", index);
+	seen[t]++;
+	json_decref(j);
+}
+
 static void *log_thread(void *p)
 {
 	long id = (long)(intptr_t)p;
@@ -555,19 +574,8 @@ Test(log, threads_write_whole_lines_to_stderr)
 	f = fdopen(fd, "r");
 	cr_assert_not_null(f);
 	while ((n = getline(&line, &cap_bytes, f)) > 0) {
-		json_error_t err;
-		json_t *j = json_loads(line, 0, &err);
-		long t;
-
-		cr_assert_not_null(j, "torn line %zu (%s): %.80s", lines, err.text, line);
 		cr_assert_leq((size_t)n, (size_t)FLOE_LOG_LINE_MAX_BYTES);
-		t = (long)json_integer_value(json_object_get(j, "thread"));
-		cr_assert(t >= 0 && t < THREADS);
-		/* Each thread's lines arrive whole and in its own order. */
-		cr_assert_eq(json_integer_value(json_object_get(j, "seq")), seen[t]);
-		seen[t]++;
-		json_decref(j);
-		lines++;
+		check_thread_line(line, seen, lines++);
 	}
 	cr_expect_eq(lines, (size_t)THREADS * LINES_PER_THREAD);
 	free(line);
@@ -624,18 +632,8 @@ Test(log, custom_sink_gets_one_line_at_a_time)
 	floe_log_set_sink(NULL, NULL);
 	cr_assert_lt(s.len, sizeof(s.buf), "buffer large enough for every line");
 	s.buf[s.len] = '\0';
-	for (line = strtok_r(s.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		json_t *j = json_loads(line, 0, NULL);
-		long t;
-
-		cr_assert_not_null(j, "interleaved line %zu: %s", lines, line);
-		t = (long)json_integer_value(json_object_get(j, "thread"));
-		cr_assert(t >= 0 && t < THREADS);
-		cr_assert_eq(json_integer_value(json_object_get(j, "seq")), seen[t]);
-		seen[t]++;
-		json_decref(j);
-		lines++;
-	}
+	for (line = strtok_r(s.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		check_thread_line(line, seen, lines++);
 	cr_expect_eq(lines, (size_t)THREADS * LINES_PER_THREAD);
 }
 
