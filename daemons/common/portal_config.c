@@ -116,6 +116,19 @@ static void *grow(void **arr, size_t *n, size_t elem)
 	return (char *)a + (*n)++ * elem;
 }
 
+/* Grows an entry array and, in step, its pending array (pend may be NULL). */
+static void *add_entry(void **arr, size_t *n, size_t elem, pending_t **pend)
+{
+	size_t n_pend = *n;
+	void *e = grow(arr, n, elem);
+
+	if (e && pend && !grow((void **)pend, &n_pend, sizeof(pending_t))) {
+		(*n)--;
+		return NULL;
+	}
+	return e;
+}
+
 /* Resolves a secret file path relative to the configuration's directory. */
 static void secret_path(const struct parse *p, const char *value, char *out, size_t cap)
 {
@@ -423,57 +436,52 @@ static int begin_section(struct parse *p, const char *section)
 	}
 	switch (p->kind) {
 	case SEC_RELAY:
-		p->index = cfg->n_relays;
-		entry = grow((void **)&cfg->relays, &cfg->n_relays, sizeof(*cfg->relays));
-		if (entry && !grow((void **)&p->pend_relay, &p->index, sizeof(pending_t)))
-			entry = NULL;
-		p->index = cfg->n_relays - 1;
+		entry = add_entry((void **)&cfg->relays, &cfg->n_relays, sizeof(*cfg->relays), &p->pend_relay);
 		if (entry) {
+			p->index = cfg->n_relays - 1;
 			p->pend_relay[p->index].line = p->section_line;
 			copy_str(p->pend_relay[p->index].name, FLOE_SIGNAL_ID_CAP, name);
 		}
 		break;
 	case SEC_GATEWAY:
-		p->index = cfg->n_gateways;
-		entry = grow((void **)&cfg->gateways, &cfg->n_gateways, sizeof(*cfg->gateways));
-		if (entry && !grow((void **)&p->pend_gw, &p->index, sizeof(pending_t)))
-			entry = NULL;
-		if (entry) {
-			copy_str(cfg->gateways[cfg->n_gateways - 1].name, FLOE_SIGNAL_ID_CAP, name);
-			cfg->gateways[cfg->n_gateways - 1].line = p->section_line;
+	case SEC_CLIENT: {
+		bool gw = p->kind == SEC_GATEWAY;
+		size_t *n = gw ? &cfg->n_gateways : &cfg->n_clients;
+		floe_portal_node_conf_t *nc = add_entry(gw ? (void **)&cfg->gateways : (void **)&cfg->clients,
+							n, sizeof(*nc), gw ? &p->pend_gw : &p->pend_cl);
+
+		entry = nc;
+		if (nc) {
+			copy_str(nc->name, FLOE_SIGNAL_ID_CAP, name);
+			nc->line = p->section_line;
+			p->index = *n - 1;
 		}
-		p->index = cfg->n_gateways - 1;
 		break;
-	case SEC_CLIENT:
-		p->index = cfg->n_clients;
-		entry = grow((void **)&cfg->clients, &cfg->n_clients, sizeof(*cfg->clients));
-		if (entry && !grow((void **)&p->pend_cl, &p->index, sizeof(pending_t)))
-			entry = NULL;
-		if (entry) {
-			copy_str(cfg->clients[cfg->n_clients - 1].name, FLOE_SIGNAL_ID_CAP, name);
-			cfg->clients[cfg->n_clients - 1].line = p->section_line;
+	}
+	case SEC_RESOURCE: {
+		floe_portal_resource_conf_t *rc = add_entry((void **)&cfg->resources, &cfg->n_resources,
+							    sizeof(*rc), NULL);
+
+		entry = rc;
+		if (rc) {
+			copy_str(rc->res.id, FLOE_SIGNAL_ID_CAP, name);
+			rc->line = p->section_line;
+			p->index = cfg->n_resources - 1;
 		}
-		p->index = cfg->n_clients - 1;
 		break;
-	case SEC_RESOURCE:
-		entry = grow((void **)&cfg->resources, &cfg->n_resources, sizeof(*cfg->resources));
-		if (entry) {
-			copy_str(cfg->resources[cfg->n_resources - 1].res.id, FLOE_SIGNAL_ID_CAP, name);
-			cfg->resources[cfg->n_resources - 1].line = p->section_line;
+	}
+	case SEC_GRANT: {
+		floe_portal_grant_conf_t *gc = add_entry((void **)&cfg->grants, &cfg->n_grants, sizeof(*gc),
+							 &p->pend_grant);
+
+		entry = gc;
+		if (gc) {
+			copy_str(gc->name, FLOE_SIGNAL_ID_CAP, name);
+			gc->line = p->section_line;
+			p->index = cfg->n_grants - 1;
 		}
-		p->index = cfg->n_resources - 1;
 		break;
-	case SEC_GRANT:
-		p->index = cfg->n_grants;
-		entry = grow((void **)&cfg->grants, &cfg->n_grants, sizeof(*cfg->grants));
-		if (entry && !grow((void **)&p->pend_grant, &p->index, sizeof(pending_t)))
-			entry = NULL;
-		if (entry) {
-			copy_str(cfg->grants[cfg->n_grants - 1].name, FLOE_SIGNAL_ID_CAP, name);
-			cfg->grants[cfg->n_grants - 1].line = p->section_line;
-		}
-		p->index = cfg->n_grants - 1;
-		break;
+	}
 	default:
 		break;
 	}
