@@ -639,7 +639,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static fwg_t s = { .sigfd = -1 }; /* large: static, not on the stack */
+	fwg_t s = { .sigfd = -1 };
 	const char *path = NULL, *ifname_opt = NULL;
 	char ifname[IFNAMSIZ], err[FLOE_WGCONF_ERR_MAX] = "";
 	int opt, r, ret = 1;
