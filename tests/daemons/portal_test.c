@@ -82,7 +82,7 @@ static node_t *node(const char *name)
 }
 
 /*
- * gw1 serves web and db; alice may reach web; bob is a known client with no
+ * gw1 serves web and db, gw2 only web; alice may reach web; bob is a known client with no
  * grant for web; mallory is unknown to the portal. grants_extra is appended.
  */
 static void write_config(const char *grants_extra)
@@ -99,10 +99,11 @@ static void write_config(const char *grants_extra)
 		"[Resource web]\nCIDR = 10.1.0.0/16\nProtocol = tcp\nPorts = 80,443\n"
 		"[Resource db]\nCIDR = 10.2.0.0/24\n"
 		"[Gateway gw1]\nPublicKey = %s\nResources = web, db\nTunnelIPv4 = 100.64.255.1\n"
+		"[Gateway gw2]\nPublicKey = %s\nResources = web\n"
 		"[Client alice]\nPublicKey = %s\nTunnelIPv4 = 100.64.0.2\nTunnelIPv6 = fd00::2\n"
 		"[Client bob]\nPublicKey = %s\nTunnelIPv4 = 100.64.0.3\n"
 		"%s",
-		H.endpoint[0] ? H.endpoint : "tcp://127.0.0.1:*", priv_b64, node("gw1")->b64,
+		H.endpoint[0] ? H.endpoint : "tcp://127.0.0.1:*", priv_b64, node("gw1")->b64, node("gw2")->b64,
 		node("alice")->b64, node("bob")->b64, grants_extra);
 	fclose(f);
 	sodium_memzero(priv_b64, sizeof(priv_b64));
@@ -131,6 +132,7 @@ static void setup(void)
 	snprintf(H.conf, sizeof(H.conf), "%s/portal.conf", H.dir);
 	keypair(H.portal_sec, H.portal_pub, H.portal_b64);
 	add_node("gw1", FLOE_SIGNAL_ROLE_GATEWAY);
+	add_node("gw2", FLOE_SIGNAL_ROLE_GATEWAY);
 	add_node("alice", FLOE_SIGNAL_ROLE_CLIENT);
 	add_node("bob", FLOE_SIGNAL_ROLE_CLIENT);
 	add_node("mallory", FLOE_SIGNAL_ROLE_CLIENT);
@@ -506,4 +508,26 @@ Test(portal, portal_restart_client_reconnects_and_says_hello_again)
 	cr_assert(floe_portal_client_connected(alice->c));
 	cr_assert_eq(floe_portal_client_next_event(alice->c), FLOE_PORTAL_EVENT_CONNECTED);
 	cr_assert_geq(floe_portal_client_stats(alice->c).reconnects, 1);
+}
+
+Test(portal, gateways_serving_a_resource_take_turns)
+{
+	node_t *alice = node("alice"), *gw1 = node("gw1"), *gw2 = node("gw2");
+	int got1 = 0, got2 = 0;
+
+	write_config(alice_web);
+	start_portal();
+	welcome(gw1, &M);
+	welcome(gw2, &M);
+	welcome(alice, &M);
+	for (int i = 0; i < 4; i++) {
+		request(alice, "web", "cufr");
+		for (int waited = 0; waited < WAIT_MS && got1 + got2 == i; waited += 10) {
+			pump_once(10);
+			got1 += take(gw1, FLOE_SIGNAL_AUTHORIZE_FLOW, &R);
+			got2 += take(gw2, FLOE_SIGNAL_AUTHORIZE_FLOW, &R);
+		}
+	}
+	cr_assert_eq(got1, 2, "gw1 got %d of 4", got1);
+	cr_assert_eq(got2, 2, "gw2 got %d of 4", got2);
 }
