@@ -3,10 +3,9 @@
  * reload and expiry. See portal.h for the contract.
  */
 #include "daemons/common/portal.h"
+#include "daemons/common/portal_zap.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,6 @@
 #include "runtime/log.h"
 #include "transport/signal/proto.h"
 
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define LOG_TARGET "floe::portal"
 
 enum {
@@ -50,21 +48,10 @@ typedef struct {
 	uint64_t deadline_ms;          /* authorize timeout, then idle timeout */
 } flow_t;
 
-/* The ZAP thread's view. The lock protects keys and n_keys only. */
-typedef struct {
-	pthread_mutex_t lock;
-	char (*keys)[FLOE_SIGNAL_KEY_CAP];
-	size_t n_keys;
-	_Atomic uint64_t accepted, refused;
-} zap_list_t;
-
 struct floe_portal {
 	void *ctx;
 	void *router;
-	void *zap_sock;           /* owned by the ZAP thread once started */
-	pthread_t zap_thread;
-	bool zap_started;
-	zap_list_t zap;
+	floe_portal_zap_t *zap;
 	char endpoint[FLOE_PORTAL_CONFIG_LISTEN_BYTES];
 	floe_portal_config_t *cfg;
 	session_t *sessions;
@@ -81,111 +68,6 @@ struct floe_portal {
 static int64_t wall_now_s(void)
 {
 	return (int64_t)time(NULL);
-}
-
-/* ------------------------------------------------------------------ */
-/* ZAP                                                                 */
-
-static bool zap_allowed(zap_list_t *z, const char *b64)
-{
-	bool ok = false;
-
-	pthread_mutex_lock(&z->lock);
-	for (size_t i = 0; i < z->n_keys && !ok; i++)
-		ok = strcmp(z->keys[i], b64) == 0;
-	pthread_mutex_unlock(&z->lock);
-	return ok;
-}
-
-static int zap_set(zap_list_t *z, const floe_portal_config_t *cfg)
-{
-	size_t n = cfg->n_gateways + cfg->n_clients, k = 0;
-	char (*keys)[FLOE_SIGNAL_KEY_CAP] = calloc(n ? n : 1, sizeof(*keys));
-	char (*old)[FLOE_SIGNAL_KEY_CAP];
-
-	if (!keys)
-		return -ENOMEM;
-	for (size_t i = 0; i < cfg->n_gateways; i++)
-		memcpy(keys[k++], cfg->gateways[i].public_key_b64, FLOE_SIGNAL_KEY_CAP);
-	for (size_t i = 0; i < cfg->n_clients; i++)
-		memcpy(keys[k++], cfg->clients[i].public_key_b64, FLOE_SIGNAL_KEY_CAP);
-	pthread_mutex_lock(&z->lock);
-	old = z->keys;
-	z->keys = keys;
-	z->n_keys = n;
-	pthread_mutex_unlock(&z->lock);
-	free(old);
-	return 0;
-}
-
-static void zap_reply(void *sock, const zmq_msg_t *request_id, bool ok, const char *user_id)
-{
-	const char *code = ok ? "200" : "400";
-	const char *text = ok ? "OK" : "unknown key";
-	zmq_msg_t rid;
-
-	zmq_send(sock, "1.0", 3, ZMQ_SNDMORE);
-	zmq_msg_init(&rid);
-	zmq_msg_copy(&rid, (zmq_msg_t *)request_id);
-	if (zmq_msg_send(&rid, sock, ZMQ_SNDMORE) < 0)
-		zmq_msg_close(&rid);
-	zmq_send(sock, code, 3, ZMQ_SNDMORE);
-	zmq_send(sock, text, strlen(text), ZMQ_SNDMORE);
-	zmq_send(sock, user_id, strlen(user_id), ZMQ_SNDMORE);
-	zmq_send(sock, "", 0, 0);
-}
-
-/*
- * RFC 27 (ZAP): version, request id, domain, address, identity, mechanism,
- * credentials. For CURVE the one credential is the client's 32-byte key.
- */
-static void *zap_main(void *arg)
-{
-	floe_portal_t *self = arg;
-	void *sock = self->zap_sock;
-
-	for (;;) {
-		zmq_msg_t frames[FLOE_PORTAL_ZAP_MAX_FRAMES];
-		size_t n = 0;
-		int more = 1;
-		bool ok = false, stop = false;
-		char b64[FLOE_SIGNAL_KEY_CAP + 8] = "";
-
-		while (more) {
-			size_t more_len = sizeof(more);
-			zmq_msg_t tmp;
-			zmq_msg_t *m = n < FLOE_PORTAL_ZAP_MAX_FRAMES ? &frames[n] : &tmp;
-
-			zmq_msg_init(m);
-			if (zmq_msg_recv(m, sock, 0) < 0) {
-				zmq_msg_close(m);
-				stop = errno == ETERM;
-				break;
-			}
-			zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len);
-			if (m == &tmp)
-				zmq_msg_close(m);
-			else
-				n++;
-		}
-		if (!stop && n >= 7 && zmq_msg_size(&frames[5]) == 5 &&
-		    memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0 &&
-		    zmq_msg_size(&frames[6]) == FLOE_PORTAL_CONFIG_KEY_LEN) {
-			sodium_bin2base64(b64, sizeof(b64), zmq_msg_data(&frames[6]),
-					  FLOE_PORTAL_CONFIG_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
-			ok = zap_allowed(&self->zap, b64);
-		}
-		if (!stop && n >= 2) {
-			zap_reply(sock, &frames[1], ok, ok ? b64 : "");
-			atomic_fetch_add(ok ? &self->zap.accepted : &self->zap.refused, 1);
-		}
-		for (size_t i = 0; i < n; i++)
-			zmq_msg_close(&frames[i]);
-		if (stop)
-			break;
-	}
-	zmq_close(sock);
-	return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -816,7 +698,7 @@ int floe_portal_reload(floe_portal_t *self, floe_portal_config_t **cfg_p, uint64
 	expired = calloc(cfg->n_grants ? cfg->n_grants : 1, sizeof(*expired));
 	if (!expired)
 		return -ENOMEM;
-	r = zap_set(&self->zap, cfg);
+	r = floe_portal_zap_allow(self->zap, cfg);
 	if (r == 0)
 		r = sessions_rebuild(self, cfg);
 	if (r < 0) {
@@ -916,7 +798,6 @@ floe_portal_t *floe_portal_new(floe_portal_config_t **cfg_p, uint64_t now_ms)
 	self = calloc(1, sizeof(*self));
 	if (!self)
 		return NULL;
-	pthread_mutex_init(&self->zap.lock, NULL);
 	self->cfg = *cfg_p;
 	r = -ENOMEM;
 	self->flows = calloc(FLOE_PORTAL_MAX_FLOWS, sizeof(*self->flows));
@@ -925,7 +806,7 @@ floe_portal_t *floe_portal_new(floe_portal_config_t **cfg_p, uint64_t now_ms)
 		goto err;
 	for (size_t i = 0; i < self->cfg->n_grants; i++)
 		self->grant_expired[i] = !grant_active(&self->cfg->grants[i], wall_now_s());
-	if ((r = zap_set(&self->zap, self->cfg)) < 0 || (r = sessions_rebuild(self, self->cfg)) < 0)
+	if ((r = sessions_rebuild(self, self->cfg)) < 0)
 		goto err;
 	self->ctx = zmq_ctx_new();
 	if (!self->ctx) {
@@ -934,16 +815,11 @@ floe_portal_t *floe_portal_new(floe_portal_config_t **cfg_p, uint64_t now_ms)
 	}
 	/* The ZAP handler must be bound before the CURVE server exists:
 	 * without one, libzmq lets every CURVE client in. */
-	self->zap_sock = zmq_socket(self->ctx, ZMQ_REP);
-	if (!self->zap_sock || set_int(self->zap_sock, ZMQ_LINGER, 0) < 0 ||
-	    zmq_bind(self->zap_sock, ZAP_ENDPOINT) < 0) {
+	self->zap = floe_portal_zap_new(self->ctx, self->cfg);
+	if (!self->zap) {
 		r = -errno;
 		goto err;
 	}
-	r = -pthread_create(&self->zap_thread, NULL, zap_main, self);
-	if (r < 0)
-		goto err;
-	self->zap_started = true;
 	self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
 	if (!self->router) {
 		r = -errno;
@@ -990,10 +866,7 @@ void floe_portal_destroy(floe_portal_t **self_p)
 	if (self->ctx) {
 		/* wakes the ZAP thread with ETERM; it closes its socket */
 		zmq_ctx_shutdown(self->ctx);
-		if (self->zap_started)
-			pthread_join(self->zap_thread, NULL);
-		else if (self->zap_sock)
-			zmq_close(self->zap_sock);
+		floe_portal_zap_destroy(&self->zap);
 		zmq_ctx_term(self->ctx);
 	}
 	if (self->flows) {
@@ -1002,8 +875,6 @@ void floe_portal_destroy(floe_portal_t **self_p)
 	}
 	free(self->grant_expired);
 	free(self->sessions);
-	free(self->zap.keys);
-	pthread_mutex_destroy(&self->zap.lock);
 	floe_portal_config_destroy(&self->cfg);
 	sodium_memzero(self->buf, sizeof(self->buf));
 	free(self);
@@ -1033,7 +904,7 @@ floe_portal_stats_t floe_portal_stats(const floe_portal_t *self)
 	if (!self)
 		return st;
 	st = self->stats;
-	st.zap_accepted = atomic_load(&((floe_portal_t *)self)->zap.accepted);
-	st.zap_refused = atomic_load(&((floe_portal_t *)self)->zap.refused);
+	st.zap_accepted = floe_portal_zap_accepted(self->zap);
+	st.zap_refused = floe_portal_zap_refused(self->zap);
 	return st;
 }

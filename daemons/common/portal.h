@@ -39,7 +39,6 @@ enum floe_portal_limits {
 	FLOE_PORTAL_MAX_FLOWS = 4096,             /* flow table size; full: deny */
 	FLOE_PORTAL_BATCH = 256,                  /* frames handled per floe_portal_handle */
 	FLOE_PORTAL_ROUTER_HWM_MSGS = 10000,
-	FLOE_PORTAL_ZAP_MAX_FRAMES = 16,
 };
 
 typedef struct {
