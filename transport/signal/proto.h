@@ -26,21 +26,17 @@
 #include <stdint.h>
 
 #include "runtime/common.h"
+#include "transport/signal/syntax.h"
 
 enum floe_signal_limits {
 	FLOE_SIGNAL_VERSION = 1,
 	/* A frame larger than this is dropped before jansson sees it. */
 	FLOE_SIGNAL_MAX_FRAME_BYTES = 64 * 1024,
-	/* Bounds of the inline strings; each *_CAP includes the NUL. */
-	FLOE_SIGNAL_ID_CAP = 64,          /* node, resource ids: [A-Za-z0-9._-] */
-	FLOE_SIGNAL_CID_CAP = 37,         /* UUID v4, 36 chars */
-	FLOE_SIGNAL_KEY_CAP = 45,         /* base64 of 32 bytes, 44 chars */
+	/* Bounds of the inline strings; each *_CAP includes the NUL (more in syntax.h). */
 	FLOE_SIGNAL_IPV4_CAP = 16,        /* INET_ADDRSTRLEN */
 	FLOE_SIGNAL_IPV6_CAP = 46,        /* INET6_ADDRSTRLEN */
-	FLOE_SIGNAL_CIDR_CAP = 50,        /* address + "/128" */
 	FLOE_SIGNAL_PROTOCOL_CAP = 8,     /* "", "tcp", "udp", "icmp" */
 	FLOE_SIGNAL_PORTS_CAP = 128,      /* "80,443,8000-8100" */
-	FLOE_SIGNAL_TIME_CAP = 40,        /* RFC 3339 */
 	FLOE_SIGNAL_UFRAG_CAP = 257,      /* RFC 8445: ufrag 4..256 chars */
 	FLOE_SIGNAL_PWD_CAP = 257,        /* RFC 8445: pwd 22..256 chars */
 	FLOE_SIGNAL_CANDIDATE_CAP = 512,
@@ -49,8 +45,6 @@ enum floe_signal_limits {
 	FLOE_SIGNAL_CRED_CAP = 256,       /* TURN username / password */
 	FLOE_SIGNAL_MAX_RESOURCES = 64,   /* per welcome / resources message */
 	FLOE_SIGNAL_MAX_RELAYS = 8,
-	FLOE_SIGNAL_MAX_PORT_RANGES = 32, /* per resource */
-	FLOE_SIGNAL_PSK_LEN = 32,
 };
 
 typedef enum {
@@ -197,38 +191,5 @@ int floe_signal_decode(const void *data, size_t len, floe_signal_msg_t *out);
 
 /* Zeroes the whole message with sodium_memzero (it may hold a PSK). */
 void floe_signal_msg_wipe(floe_signal_msg_t *msg);
-
-/* --- Field syntax, shared by the portal configuration and the gateway. --- */
-
-typedef struct {
-	uint16_t lo;
-	uint16_t hi;
-} floe_signal_port_range_t;
-
-/*
- * Parses "80,443,8000-8100" (spaces around items allowed) into at most cap
- * ranges; *n is their number. Ports are 1..65535, lo <= hi. -EINVAL on
- * bad syntax or an empty list, -E2BIG when more than cap ranges.
- */
-int floe_signal_ports_parse(const char *s, floe_signal_port_range_t *out, size_t cap, size_t *n);
-
-/* "10.0.0.0/8" or "fd00::/64": address, prefix within the family's bits,
- * and no host bits set. *family is AF_INET / AF_INET6. */
-int floe_signal_cidr_parse(const char *s, int *family, uint8_t addr[16], unsigned *prefix);
-
-/* RFC 3339 date-time ("2026-11-26T15:36:46Z", "...+02:00", fraction
- * allowed and ignored) to Unix seconds. -EINVAL on anything else. */
-int floe_signal_time_parse(const char *s, int64_t *unix_s);
-
-/* Unix seconds as "YYYY-MM-DDTHH:MM:SSZ"; -EINVAL if out of range. */
-int floe_signal_time_format(int64_t unix_s, char out[FLOE_SIGNAL_TIME_CAP]);
-
-/* A fresh random UUID v4 string (36 chars + NUL). */
-void floe_signal_uuid_generate(char out[FLOE_SIGNAL_CID_CAP]);
-
-/* Syntax checks used by decoding. */
-FLOE_MUST_CHECK bool floe_signal_id_valid(const char *s);
-FLOE_MUST_CHECK bool floe_signal_key_valid(const char *b64);
-FLOE_MUST_CHECK bool floe_signal_uuid_valid(const char *s);
 
 #endif
