@@ -24,7 +24,11 @@
  * thread and returns NULL with errno = -return code. Stopping is a message:
  * floe_actor_destroy() sends FLOE_CONTROL_TERM, which the function must
  * answer by returning, then joins the thread and releases the mailbox
- * (queued messages' buffers go back to their pools).
+ * (queued messages' buffers go back to their pools). The TERM travels in
+ * its own pipe and the mailbox fair-queues pipes, so it may overtake
+ * messages other threads sent earlier: those are destroyed unread. A
+ * producer that needs its messages handled first must wait for the actor
+ * to say so before destroying it.
  *
  * Supervision. With opts.parent_endpoint set (the parent's mailbox), an
  * actor whose function returns on its own — it finished (0) or failed
