@@ -29,21 +29,34 @@ static inline void s_bump(_Atomic uint64_t *c)
 			      memory_order_relaxed);
 }
 
-/* Sets the options every floe socket has, before it binds or connects. */
 static int s_sockopt_int(void *sock, int opt, int value)
 {
 	return zmq_setsockopt(sock, opt, &value, sizeof(value)) == 0 ? 0 : -errno;
 }
 
-static int s_socket_setup(void *sock, int hwm_opt, int hwm)
+/*
+ * A socket of either half: options every floe socket has, then bind (the
+ * mailbox) or connect (a sender). NULL with errno set on failure.
+ */
+static void *s_socket_new(floe_ctx_t *ctx, int type, int hwm_opt, int hwm, const char *endpoint)
 {
-	int rc;
+	void *sock = zmq_socket(floe_ctx_zmq(ctx), type);
+	int err;
 
+	if (!sock)
+		return NULL;
 	/* Closing must never wait for a peer: queued messages are freed instead. */
-	rc = s_sockopt_int(sock, ZMQ_LINGER, 0);
-	if (rc == 0)
-		rc = s_sockopt_int(sock, hwm_opt, hwm);
-	return rc;
+	err = -s_sockopt_int(sock, ZMQ_LINGER, 0);
+	if (!err)
+		err = -s_sockopt_int(sock, hwm_opt, hwm);
+	if (!err && (type == ZMQ_PULL ? zmq_bind(sock, endpoint) : zmq_connect(sock, endpoint)) != 0)
+		err = errno;
+	if (err) {
+		zmq_close(sock);
+		errno = err;
+		return NULL;
+	}
+	return sock;
 }
 
 floe_mailbox_t *floe_mailbox_new(floe_ctx_t *ctx)
@@ -59,29 +72,18 @@ floe_mailbox_t *floe_mailbox_new(floe_ctx_t *ctx)
 	if (!self)
 		return NULL;
 	err = -floe_ctx_endpoint(ctx, "mb", self->endpoint, sizeof(self->endpoint));
-	if (err)
-		goto err_free;
-	self->sock = zmq_socket(floe_ctx_zmq(ctx), ZMQ_PULL);
-	if (!self->sock) {
-		err = errno;
-		goto err_free;
+	if (!err) {
+		self->sock = s_socket_new(ctx, ZMQ_PULL, ZMQ_RCVHWM, FLOE_MAILBOX_RCVHWM_MSGS,
+					  self->endpoint);
+		err = self->sock ? 0 : errno;
 	}
-	err = -s_socket_setup(self->sock, ZMQ_RCVHWM, FLOE_MAILBOX_RCVHWM_MSGS);
-	if (err)
-		goto err_close;
-	if (zmq_bind(self->sock, self->endpoint) != 0) {
-		err = errno;
-		goto err_close;
+	if (err) {
+		free(self);
+		errno = err;
+		return NULL;
 	}
 	atomic_init(&self->malformed, 0);
 	return self;
-
-err_close:
-	zmq_close(self->sock);
-err_free:
-	free(self);
-	errno = err;
-	return NULL;
 }
 
 void floe_mailbox_destroy(floe_mailbox_t **self_p)
@@ -206,28 +208,16 @@ floe_mailbox_sender_t *floe_mailbox_sender_new(floe_ctx_t *ctx, const char *endp
 	self = calloc(1, sizeof(*self));
 	if (!self)
 		return NULL;
-	self->sock = zmq_socket(floe_ctx_zmq(ctx), ZMQ_PUSH);
+	self->sock = s_socket_new(ctx, ZMQ_PUSH, ZMQ_SNDHWM, FLOE_MAILBOX_SNDHWM_MSGS, endpoint);
 	if (!self->sock) {
 		err = errno;
-		goto err_free;
-	}
-	err = -s_socket_setup(self->sock, ZMQ_SNDHWM, FLOE_MAILBOX_SNDHWM_MSGS);
-	if (err)
-		goto err_close;
-	if (zmq_connect(self->sock, endpoint) != 0) {
-		err = errno;
-		goto err_close;
+		free(self);
+		errno = err;
+		return NULL;
 	}
 	atomic_init(&self->drops, 0);
 	atomic_init(&self->sent, 0);
 	return self;
-
-err_close:
-	zmq_close(self->sock);
-err_free:
-	free(self);
-	errno = err;
-	return NULL;
 }
 
 void floe_mailbox_sender_destroy(floe_mailbox_sender_t **self_p)
