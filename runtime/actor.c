@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "runtime/clock.h"
+#include "runtime/log.h"
 
 struct floe_actor {
 	uint64_t id;
@@ -30,6 +31,8 @@ struct floe_actor {
 	floe_actor_state_t state;
 	int status;
 	_Atomic bool stopping; /* destroy has begun */
+	floe_clock_t *own_clock; /* when opts gave none */
+	floe_timers_t *timers;   /* the actor thread's */
 	floe_counters_t counters;
 };
 
@@ -113,15 +116,20 @@ static void *s_thread(void *arg)
 	 * begins meanwhile: it joins this thread and must not wait on a
 	 * parent mailbox that nobody reads.
 	 */
-	if (was_running && self->parent[0] && !s_parent_stopping_us(self))
-		s_send_control(self, self->parent, FLOE_CONTROL_CHILD_EXITED, rc,
-			       s_parent_stopping_us, s_now_ms() + FLOE_ACTOR_NOTIFY_TIMEOUT_MS);
+	if (was_running && self->parent[0] && !s_parent_stopping_us(self) &&
+	    s_send_control(self, self->parent, FLOE_CONTROL_CHILD_EXITED, rc, s_parent_stopping_us,
+			   s_now_ms() + FLOE_ACTOR_NOTIFY_TIMEOUT_MS) != 0 &&
+	    !s_parent_stopping_us(self))
+		floe_log(FLOE_LOG_WARNING, "floe::actor", "Exit notice to supervisor lost",
+			 FLOE_F_U64("actor_id", self->id), FLOE_F_I64("status", rc));
 	return NULL;
 }
 
 static void s_free(floe_actor_t *self)
 {
 	floe_mailbox_destroy(&self->mailbox);
+	floe_timers_destroy(&self->timers);
+	floe_clock_destroy(&self->own_clock);
 	pthread_cond_destroy(&self->cond);
 	pthread_mutex_destroy(&self->lock);
 	free(self);
@@ -161,6 +169,14 @@ floe_actor_t *floe_actor_new(floe_ctx_t *ctx, floe_actor_fn *fn, void *args,
 	pthread_mutex_init(&self->lock, NULL);
 	pthread_cond_init(&self->cond, NULL);
 
+	if (!opts->clock)
+		self->own_clock = floe_clock_new_monotonic();
+	self->timers = floe_timers_new(opts->clock ? opts->clock : self->own_clock,
+				       FLOE_ACTOR_TIMERS_MAX);
+	if (!self->timers) {
+		err = ENOMEM;
+		goto err_free;
+	}
 	/* Created here, used there: pthread_create is the full barrier libzmq asks for. */
 	self->mailbox = floe_mailbox_new(ctx);
 	if (!self->mailbox) {
@@ -207,7 +223,8 @@ void floe_actor_destroy(floe_actor_t **self_p)
 	atomic_store_explicit(&self->stopping, true, memory_order_release);
 	/* Stopping is a message; an actor that already returned needs none. */
 	if (!s_child_exited(self))
-		s_send_control(self, self->endpoint, FLOE_CONTROL_TERM, 0, s_child_exited, 0);
+		/* Fails only if the actor exited meanwhile: join below either way. */
+		(void)s_send_control(self, self->endpoint, FLOE_CONTROL_TERM, 0, s_child_exited, 0);
 	pthread_join(self->thread, NULL);
 	s_free(self);
 	*self_p = NULL;
@@ -261,6 +278,11 @@ int floe_actor_status(floe_actor_t *self)
 	status = self->status;
 	pthread_mutex_unlock(&self->lock);
 	return status;
+}
+
+floe_timers_t *floe_actor_timers(floe_actor_t *self)
+{
+	return self->timers;
 }
 
 floe_counters_t *floe_actor_counters(floe_actor_t *self)

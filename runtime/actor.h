@@ -53,10 +53,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/clock.h"
 #include "runtime/common.h"
 #include "runtime/counters.h"
 #include "runtime/ctx.h"
 #include "runtime/mailbox.h"
+#include "runtime/timers.h"
 
 typedef struct floe_actor floe_actor_t;
 
@@ -73,6 +75,7 @@ enum floe_actor_limits {
 	FLOE_ACTOR_NAME_MAX_BYTES = 16,           /* pthread names: 15 chars + NUL */
 	FLOE_ACTOR_NOTIFY_TIMEOUT_MS = 1000,      /* a full parent mailbox loses the notice after this */
 	FLOE_ACTOR_RETRY_MS = 1,                  /* wait between sends to a full mailbox */
+	FLOE_ACTOR_TIMERS_MAX = 16,               /* timers one actor may have armed */
 };
 
 /* Runs on the actor's thread; returns 0 when stopped or done, -errno when it failed. */
@@ -83,6 +86,7 @@ typedef struct {
 	const char *name;            /* thread name, truncated to 15 chars */
 	size_t stack_bytes;          /* 0: FLOE_ACTOR_STACK_DEFAULT_BYTES */
 	const char *parent_endpoint; /* the supervisor's mailbox, or NULL */
+	floe_clock_t *clock;         /* the actor's timers' clock (borrowed); NULL: monotonic */
 } floe_actor_opts_t;
 
 /* opts may be NULL. NULL on failure, errno set (the function's -rc if it failed to start). */
@@ -102,6 +106,11 @@ FLOE_EXPORT floe_ctx_t *floe_actor_ctx(floe_actor_t *self);
 FLOE_EXPORT floe_actor_state_t floe_actor_state(floe_actor_t *self);
 /* The function's return code once EXITED, 0 before. */
 FLOE_EXPORT int floe_actor_status(floe_actor_t *self);
+/*
+ * The actor's own bounded timer set (FLOE_ACTOR_TIMERS_MAX), on opts.clock:
+ * actor thread only. Poll with floe_timers_timeout_ms(), then run them.
+ */
+FLOE_EXPORT floe_timers_t *floe_actor_timers(floe_actor_t *self);
 /* Written only by the actor's thread; any thread may snapshot them. */
 FLOE_EXPORT floe_counters_t *floe_actor_counters(floe_actor_t *self);
 

@@ -352,3 +352,75 @@ Test(actor, start_and_stop_under_load_with_concurrent_counter_reads)
 	cr_assert_gt(f.sent, 0);
 	/* teardown checks that every buffer, queued or dropped, went home. */
 }
+
+/* Per-actor timers on a manual clock: they fire when the test moves time, not before. */
+static void s_tick(floe_timers_t *timers, int id, void *arg)
+{
+	floe_counters_inc(arg, FLOE_COUNTER_TX_PACKETS);
+}
+
+static int s_ticker(floe_actor_t *self, floe_mailbox_t *mb, void *arg)
+{
+	floe_timers_t *timers = floe_actor_timers(self);
+	floe_msg_t *m;
+	int rc;
+
+	if (floe_timers_add(timers, 100 * FLOE_NS_PER_MS, 100 * FLOE_NS_PER_MS, s_tick,
+			    floe_actor_counters(self)) < 0)
+		return -ENOSPC;
+	floe_actor_ready(self);
+	for (;;) {
+		/* The manual clock cannot wake a poll: cap the wait so a moved clock is seen. */
+		int timeout = floe_timers_timeout_ms(timers);
+
+		rc = floe_mailbox_recv(mb, &m, timeout < 0 || timeout > 10 ? 10 : timeout);
+		if (rc == 0) {
+			bool term = floe_msg_is_term(m);
+
+			floe_msg_destroy(&m);
+			if (term)
+				return 0;
+		} else if (rc != -EAGAIN) {
+			return rc;
+		}
+		floe_timers_run(timers);
+	}
+}
+
+static uint64_t s_wait_ticks(floe_actor_t *act, uint64_t want)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		n = floe_counters_get(floe_actor_counters(act), FLOE_COUNTER_TX_PACKETS);
+		if (n >= want)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+	}
+	return n;
+}
+
+Test(actor, timers_follow_the_manual_clock)
+{
+	floe_clock_t *clk = floe_clock_new_manual(0);
+	floe_actor_opts_t opts = { .clock = clk };
+	floe_actor_t *act;
+
+	cr_assert_not_null(clk);
+	act = floe_actor_new(ctx, s_ticker, NULL, &opts);
+	cr_assert_not_null(act);
+	/* 300 ms of real time: the manual clock has not moved, nothing fires. */
+	nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
+	cr_assert_eq(floe_counters_get(floe_actor_counters(act), FLOE_COUNTER_TX_PACKETS), 0);
+	cr_assert_eq(floe_clock_advance(clk, 99 * FLOE_NS_PER_MS), 0);
+	nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);
+	cr_assert_eq(floe_counters_get(floe_actor_counters(act), FLOE_COUNTER_TX_PACKETS), 0,
+		     "1 ms before the deadline");
+	cr_assert_eq(floe_clock_advance(clk, 1 * FLOE_NS_PER_MS), 0);
+	cr_assert_eq(s_wait_ticks(act, 1), 1, "fires at the deadline");
+	cr_assert_eq(floe_clock_advance(clk, 100 * FLOE_NS_PER_MS), 0);
+	cr_assert_eq(s_wait_ticks(act, 2), 2, "and every interval after");
+	floe_actor_destroy(&act);
+	floe_clock_destroy(&clk);
+}
