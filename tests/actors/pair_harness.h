@@ -44,6 +44,8 @@ typedef struct {
 	floe_conn_t *conn[2];
 	floe_mailbox_sender_t *to[2];
 	uint32_t fail_timeout_ms;
+	uint32_t stun_max_retransmissions; /* 0: libnice's default */
+	uint32_t stun_initial_timeout_ms;
 	/* What the ends saw. */
 	bool nominated[2], established[2], failed[2], exited[2];
 	char fail_reason[2][128];
@@ -52,18 +54,20 @@ typedef struct {
 	uint32_t delivered_seq[2][PAIR_MAX_SEQ];
 	bool forward_candidates;         /* pass trickled candidates to the other end */
 	uint32_t max_delay_ms;           /* random delay per signalling message, 0 = none */
+	bool gateway_chatter;            /* the gateway's device keeps sending to the client */
+	uint32_t chatter_seq;
 	delayed_t delayed[PAIR_DELAYED_MAX];
 	int n_delayed;
 } pair_t;
 
 static const char *const pair_loopback[] = { "127.0.0.1" };
 
-static uint64_t pair_now(pair_t *p)
+static inline uint64_t pair_now(pair_t *p)
 {
 	return floe_clock_now_ns(p->clock);
 }
 
-static void pair_init(pair_t *p)
+static inline void pair_init(pair_t *p)
 {
 	uint8_t priv[FLOE_WG_KEY_LEN];
 
@@ -88,7 +92,7 @@ static void pair_init(pair_t *p)
 }
 
 /* Creates one end's connection (replacing an old one). */
-static void pair_start_one(pair_t *p, int side)
+static inline void pair_start_one(pair_t *p, int side)
 {
 	floe_conn_config_t cfg = {
 		.role = side == CLIENT ? FLOE_ROLE_CLIENT : FLOE_ROLE_GATEWAY,
@@ -101,6 +105,8 @@ static void pair_start_one(pair_t *p, int side)
 			.local_addrs = pair_loopback,
 			.n_local_addrs = 1,
 			.failure_timeout_ms = p->fail_timeout_ms,
+			.stun_max_retransmissions = p->stun_max_retransmissions,
+			.stun_initial_timeout_ms = p->stun_initial_timeout_ms,
 		},
 		.parent_endpoint = floe_mailbox_endpoint(p->parent[side]),
 		.pool = p->pool,
@@ -119,20 +125,20 @@ static void pair_start_one(pair_t *p, int side)
 	cr_assert_not_null(p->to[side]);
 }
 
-static void pair_start(pair_t *p)
+static inline void pair_start(pair_t *p)
 {
 	pair_start_one(p, CLIENT);
 	pair_start_one(p, GATEWAY);
 }
 
-static void pair_send_to(pair_t *p, int side, floe_msg_t *m)
+static inline void pair_send_to(pair_t *p, int side, floe_msg_t *m)
 {
 	cr_assert_not_null(m);
 	cr_assert_eq(floe_mailbox_send(p->to[side], &m), 0);
 }
 
 /* Signalling toward `side`, delayed at random when max_delay_ms is set. */
-static void pair_signal(pair_t *p, int side, floe_msg_t *m)
+static inline void pair_signal(pair_t *p, int side, floe_msg_t *m)
 {
 	if (!p->max_delay_ms) {
 		pair_send_to(p, side, m);
@@ -147,14 +153,14 @@ static void pair_signal(pair_t *p, int side, floe_msg_t *m)
 }
 
 /* Each end learns the other's credentials (through the "portal"). */
-static void pair_exchange_credentials(pair_t *p)
+static inline void pair_exchange_credentials(pair_t *p)
 {
 	for (int side = 0; side < 2; side++)
 		pair_signal(p, side, floe_conn_msg_credentials(floe_conn_local_ufrag(p->conn[1 - side]),
 								floe_conn_local_pwd(p->conn[1 - side])));
 }
 
-static floe_msg_t *pair_packet(pair_t *p, int from, uint32_t seq)
+static inline floe_msg_t *pair_packet(pair_t *p, int from, uint32_t seq)
 {
 	floe_msg_t *m = floe_msg_new(p->pool, FLOE_MSG_TUN_PACKET);
 	uint8_t *d;
@@ -174,12 +180,12 @@ static floe_msg_t *pair_packet(pair_t *p, int from, uint32_t seq)
 }
 
 /* A packet from `from`'s device into its connection. */
-static void pair_device_send(pair_t *p, int from, uint32_t seq)
+static inline void pair_device_send(pair_t *p, int from, uint32_t seq)
 {
 	pair_send_to(p, from, pair_packet(p, from, seq));
 }
 
-static void pair_handle(pair_t *p, int side, floe_msg_t **m_p)
+static inline void pair_handle(pair_t *p, int side, floe_msg_t **m_p)
 {
 	floe_msg_t *m = *m_p;
 
@@ -228,7 +234,7 @@ static void pair_handle(pair_t *p, int side, floe_msg_t **m_p)
 }
 
 /* Moves messages between the ends for up to timeout_ms or until done(p). */
-static void pair_pump(pair_t *p, uint32_t timeout_ms, bool (*done)(pair_t *))
+static inline void pair_pump(pair_t *p, uint32_t timeout_ms, bool (*done)(pair_t *))
 {
 	uint64_t end = pair_now(p) + (uint64_t)timeout_ms * FLOE_NS_PER_MS;
 
@@ -238,6 +244,8 @@ static void pair_pump(pair_t *p, uint32_t timeout_ms, bool (*done)(pair_t *))
 
 		if (done && done(p))
 			return;
+		if (p->gateway_chatter && p->conn[GATEWAY])
+			pair_device_send(p, GATEWAY, 100000 + p->chatter_seq++);
 		floe_mailbox_pollitem(p->parent[CLIENT], &items[0]);
 		floe_mailbox_pollitem(p->parent[GATEWAY], &items[1]);
 		zmq_poll(items, 2, 2);
@@ -258,12 +266,12 @@ static void pair_pump(pair_t *p, uint32_t timeout_ms, bool (*done)(pair_t *))
 	}
 }
 
-static bool pair_both_established(pair_t *p)
+static inline bool pair_both_established(pair_t *p)
 {
 	return p->established[CLIENT] && p->established[GATEWAY];
 }
 
-static uint64_t pair_counter(pair_t *p, int side, floe_counter_t id)
+static inline uint64_t pair_counter(pair_t *p, int side, floe_counter_t id)
 {
 	floe_counters_snapshot_t s;
 
@@ -271,7 +279,7 @@ static uint64_t pair_counter(pair_t *p, int side, floe_counter_t id)
 	return s.v[id];
 }
 
-static void pair_fini(pair_t *p)
+static inline void pair_fini(pair_t *p)
 {
 	for (int i = 0; i < p->n_delayed; i++)
 		floe_msg_destroy(&p->delayed[i].msg);
