@@ -52,6 +52,7 @@ typedef struct {
 	floe_ice_path_t path;         /* the nominated pair; its remote address feeds cookies */
 	bool nominated;
 	bool established;             /* the first handshake completed */
+	bool initiated;               /* the client's first initiation went out */
 	bool done;
 	int exit_rc;
 	uint64_t intent_ns;           /* when the connection was created */
@@ -197,9 +198,11 @@ static void s_fail(self_t *self, const char *reason)
 /* Encrypts one device packet into the batch. -ENOKEY: no session now. */
 static int s_encrypt(self_t *self, const uint8_t *pkt, size_t len)
 {
-	ssize_t n = floe_wg_peer_encrypt(self->peer, s_now(self), pkt, len,
-					 s_tx_slot(self), TX_SLOT_BYTES);
+	ssize_t n;
 
+	if (!self->peer)
+		return -ENOKEY;
+	n = floe_wg_peer_encrypt(self->peer, s_now(self), pkt, len, s_tx_slot(self), TX_SLOT_BYTES);
 	if (n < 0)
 		return (int)n;
 	s_tx_commit(self, (size_t)n);
@@ -212,7 +215,7 @@ static void s_run_wg_timers(self_t *self)
 	ssize_t n;
 	int guard = 0;
 
-	if (floe_wg_peer_next_deadline_ns(self->peer) > now)
+	if (!self->peer || floe_wg_peer_next_deadline_ns(self->peer) > now)
 		return;
 	/* Each call emits at most one datagram; a handful is all tick ever has. */
 	while (guard++ < 8 && (n = floe_wg_peer_tick(self->peer, now, s_tx_slot(self), TX_SLOT_BYTES)) > 0)
@@ -244,7 +247,7 @@ static void s_flush_device_ring(self_t *self)
 
 static void s_handle_wg_events(self_t *self)
 {
-	uint32_t ev = floe_wg_peer_take_events(self->peer);
+	uint32_t ev = self->peer ? floe_wg_peer_take_events(self->peer) : 0;
 
 	if (ev & FLOE_WG_EV_HANDSHAKE_COMPLETE) {
 		uint64_t now = s_now(self);
@@ -292,6 +295,8 @@ static void s_sync_counters(self_t *self)
 		{ FLOE_COUNTER_RX_PACKETS, offsetof(floe_wg_peer_stats_t, rx_packets) },
 	};
 
+	if (!self->peer)
+		return;
 	floe_wg_peer_stats(self->peer, &st);
 	for (size_t i = 0; i < FLOE_ARRAY_LEN(map); i++) {
 		uint64_t v;
@@ -319,6 +324,29 @@ static void s_on_gathering_done(void *user)
 	s_emit(self, FLOE_CONN_EV_GATHERING_DONE, NULL, 0);
 }
 
+/*
+ * The client's one initiation: once a path is nominated and the peer is
+ * known, whichever comes last. The gateway never gets here (policy.c).
+ */
+static void s_maybe_initiate(self_t *self)
+{
+	ssize_t n;
+
+	if (!floe_policy_initiates(self->role) || self->established || self->initiated ||
+	    !self->nominated || !self->peer)
+		return;
+	self->initiated = true;
+	n = floe_wg_peer_initiate(self->peer, s_now(self), s_tx_slot(self), TX_SLOT_BYTES);
+	if (n > 0) {
+		floe_log(FLOE_LOG_DEBUG, TARGET, "Sending handshake initiation",
+			 FLOE_F_STR("cid", self->conn->cid));
+		s_tx_commit(self, (size_t)n);
+	} else {
+		floe_log(FLOE_LOG_WARNING, TARGET, "Could not create a handshake initiation",
+			 FLOE_F_STR("cid", self->conn->cid), FLOE_F_I64("error", n));
+	}
+}
+
 static void s_on_selected(void *user, const floe_ice_path_t *path)
 {
 	self_t *self = user;
@@ -340,18 +368,7 @@ static void s_on_selected(void *user, const floe_ice_path_t *path)
 	/* What WireGuard said while ICE ran (the gateway's handshake response)
 	 * goes out first, then the client's one initiation. */
 	s_flush_wg_ring(self);
-	if (floe_policy_initiates(self->role) && !self->established) {
-		ssize_t n = floe_wg_peer_initiate(self->peer, s_now(self), s_tx_slot(self), TX_SLOT_BYTES);
-
-		if (n > 0) {
-			floe_log(FLOE_LOG_DEBUG, TARGET, "Sending handshake initiation",
-				 FLOE_F_STR("cid", self->conn->cid));
-			s_tx_commit(self, (size_t)n);
-		} else {
-			floe_log(FLOE_LOG_WARNING, TARGET, "Could not create a handshake initiation",
-				 FLOE_F_STR("cid", self->conn->cid), FLOE_F_I64("error", n));
-		}
-	}
+	s_maybe_initiate(self);
 }
 
 static void s_on_failed(void *user, const char *reason)
@@ -373,7 +390,7 @@ static void s_on_recv(void *user, const uint8_t *buf, size_t len)
 	floe_msg_t *m;
 	ssize_t n;
 
-	if (self->done)
+	if (self->done || !self->peer)
 		return;
 	if (len < 1 || buf[0] != FLOE_WG_MSG_DATA) {
 		/* Handshake messages only ever produce a datagram to send back:
@@ -483,6 +500,40 @@ static void s_handle_candidate(self_t *self, floe_msg_t *m)
 				     FLOE_F_STR("cid", self->conn->cid), FLOE_F_I64("error", rc));
 }
 
+static int s_create_peer(self_t *self, const floe_conn_peer_t *peer)
+{
+	floe_wg_peer_config_t pc = { 0 };
+
+	memcpy(pc.public_key, peer->public_key, FLOE_WG_KEY_LEN);
+	memcpy(pc.preshared_key, peer->preshared_key, FLOE_WG_KEY_LEN);
+	pc.persistent_keepalive_s = peer->persistent_keepalive_s;
+	pc.responder_only = floe_policy_responder_only(self->role);
+	errno = 0;
+	self->peer = floe_wg_peer_new(self->conn->cfg.wg_device, &pc);
+	sodium_memzero(&pc, sizeof(pc));
+	return self->peer ? 0 : (errno ? -errno : -EINVAL);
+}
+
+static void s_handle_set_peer(self_t *self, floe_msg_t *m)
+{
+	floe_conn_peer_t peer;
+	int rc;
+
+	if (self->peer || floe_msg_len(m) != sizeof(peer)) {
+		floe_log(FLOE_LOG_WARNING, TARGET, "Ignored a peer for a connection that has one",
+			 FLOE_F_STR("cid", self->conn->cid));
+		return;
+	}
+	memcpy(&peer, floe_msg_data(m), sizeof(peer));
+	rc = s_create_peer(self, &peer);
+	sodium_memzero(&peer, sizeof(peer));
+	if (rc < 0) {
+		s_fail(self, "WireGuard peer refused");
+		return;
+	}
+	s_maybe_initiate(self);
+}
+
 /* Returns false when the actor must stop. */
 static bool s_handle_msg(self_t *self, floe_msg_t **m_p)
 {
@@ -504,6 +555,11 @@ static bool s_handle_msg(self_t *self, floe_msg_t **m_p)
 		break;
 	case FLOE_CONN_REMOTE_GATHERING_DONE:
 		(void)floe_ice_agent_remote_gathering_done(self->ice);
+		break;
+	case FLOE_CONN_SET_PEER:
+		s_handle_set_peer(self, m);
+		/* The payload held a preshared key. */
+		sodium_memzero(floe_msg_data(m), floe_msg_len(m));
 		break;
 	case FLOE_CONN_FORCE_REKEY:
 		if (self->established) {
@@ -536,7 +592,8 @@ static short s_from_zmq(short ev)
 
 static int s_timeout_ms(self_t *self, int glib_timeout)
 {
-	uint64_t now = s_now(self), deadline = floe_wg_peer_next_deadline_ns(self->peer);
+	uint64_t now = s_now(self);
+	uint64_t deadline = self->peer ? floe_wg_peer_next_deadline_ns(self->peer) : UINT64_MAX;
 	int t = glib_timeout;
 
 	if (s_state(self) == FLOE_CONN_CONNECTED) {
@@ -629,7 +686,6 @@ static void s_self_destroy(self_t **self_p)
 static int s_self_new(floe_conn_t *conn, floe_actor_t *actor, floe_mailbox_t *mailbox, self_t **out)
 {
 	const floe_conn_config_t *cfg = &conn->cfg;
-	floe_wg_peer_config_t pc = { 0 };
 	floe_ice_callbacks_t cb = {
 		.on_local_candidate = s_on_local_candidate,
 		.on_gathering_done = s_on_gathering_done,
@@ -656,15 +712,15 @@ static int s_self_new(floe_conn_t *conn, floe_actor_t *actor, floe_mailbox_t *ma
 	if (!self->tx_buf || !self->device_ring || !self->wg_ring || !self->parent)
 		goto err;
 
-	memcpy(pc.public_key, cfg->peer_public_key, FLOE_WG_KEY_LEN);
-	memcpy(pc.preshared_key, cfg->preshared_key, FLOE_WG_KEY_LEN);
-	pc.persistent_keepalive_s = cfg->persistent_keepalive_s;
-	pc.responder_only = floe_policy_responder_only(cfg->role);
-	self->peer = floe_wg_peer_new(cfg->wg_device, &pc);
-	sodium_memzero(&pc, sizeof(pc));
-	if (!self->peer) {
-		rc = errno ? -errno : -EINVAL;
-		goto err;
+	if (!cfg->defer_peer) {
+		floe_conn_peer_t peer = { .persistent_keepalive_s = cfg->persistent_keepalive_s };
+
+		memcpy(peer.public_key, cfg->peer_public_key, FLOE_WG_KEY_LEN);
+		memcpy(peer.preshared_key, cfg->preshared_key, FLOE_WG_KEY_LEN);
+		rc = s_create_peer(self, &peer);
+		sodium_memzero(&peer, sizeof(peer));
+		if (rc < 0)
+			goto err;
 	}
 	self->ice = floe_ice_agent_new(&cfg->ice, &cb, self);
 	if (!self->ice) {
@@ -832,6 +888,20 @@ floe_msg_t *floe_conn_msg_credentials(const char *ufrag, const char *pwd)
 	memcpy(floe_msg_data(m), ufrag, ul + 1);
 	memcpy(floe_msg_data(m) + ul + 1, pwd, pl + 1);
 	(void)floe_msg_set_len(m, ul + pl + 2);
+	return m;
+}
+
+floe_msg_t *floe_conn_msg_set_peer(const floe_conn_peer_t *peer)
+{
+	floe_msg_t *m;
+
+	if (!peer)
+		return NULL;
+	m = floe_msg_new_heap(FLOE_CONN_SET_PEER, sizeof(*peer));
+	if (!m)
+		return NULL;
+	memcpy(floe_msg_data(m), peer, sizeof(*peer));
+	(void)floe_msg_set_len(m, sizeof(*peer));
 	return m;
 }
 

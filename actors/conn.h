@@ -57,6 +57,7 @@ enum floe_conn_msg_type {
 	FLOE_CONN_REMOTE_CANDIDATE,                           /* payload: SDP line, NUL-terminated */
 	FLOE_CONN_REMOTE_GATHERING_DONE,
 	FLOE_CONN_FORCE_REKEY,
+	FLOE_CONN_SET_PEER,                                   /* payload: floe_conn_peer_t (deferred peer) */
 	/* out, arg = tag */
 	FLOE_CONN_EV_LOCAL_CANDIDATE = FLOE_MSG_ACTORS_FIRST + 8,
 	FLOE_CONN_EV_GATHERING_DONE,
@@ -80,6 +81,11 @@ typedef struct {
 	const char *cid;                  /* connection id for logs */
 	const char *client_id;            /* may be NULL */
 	floe_wg_device_t *wg_device;      /* shared, outlives the connection */
+	/* A client asks the portal for a flow before it knows which gateway
+	 * will serve it, but the request carries its ICE credentials: so the
+	 * connection can start without a peer and get it later with
+	 * FLOE_CONN_SET_PEER. Until then it buffers like a client on ICE. */
+	bool defer_peer;
 	uint8_t peer_public_key[FLOE_WG_KEY_LEN];
 	uint8_t preshared_key[FLOE_WG_KEY_LEN]; /* wiped by floe_conn_new's copy on exit */
 	uint16_t persistent_keepalive_s;
@@ -114,9 +120,17 @@ void floe_conn_counters(const floe_conn_t *self, floe_counters_snapshot_t *out);
 /* Monotonic ns of the last completed handshake, 0 if none; any thread. */
 uint64_t floe_conn_last_handshake_ns(const floe_conn_t *self);
 
+/* The payload of FLOE_CONN_SET_PEER. */
+typedef struct {
+	uint8_t public_key[FLOE_WG_KEY_LEN];
+	uint8_t preshared_key[FLOE_WG_KEY_LEN];
+	uint16_t persistent_keepalive_s;
+} floe_conn_peer_t;
+
 /* Helpers for the parent: build the input messages (heap, small). NULL on ENOMEM/EINVAL. */
 floe_msg_t *floe_conn_msg_credentials(const char *ufrag, const char *pwd);
 floe_msg_t *floe_conn_msg_candidate(const char *sdp_line);
+floe_msg_t *floe_conn_msg_set_peer(const floe_conn_peer_t *peer);
 /* Reads the text payload of a candidate / failure message, NUL-terminated; NULL if malformed. */
 const char *floe_conn_msg_text(floe_msg_t *msg);
 

@@ -10,6 +10,11 @@ static bool gateway_has_50(pair_t *p)
 	return pair_both_established(p) && p->delivered[GATEWAY] >= 50;
 }
 
+static bool gateway_has_5(pair_t *p)
+{
+	return pair_both_established(p) && p->delivered[GATEWAY] >= 5;
+}
+
 Test(conn, buffered_client_packets_arrive_in_order_and_gateway_never_initiates, .timeout = 60)
 {
 	pair_t p;
@@ -167,5 +172,36 @@ Test(conn, malformed_signalling_is_refused_without_harm, .timeout = 30)
 	pair_pump(&p, 10000, gateway_has_50);
 	cr_assert(pair_both_established(&p));
 	cr_expect_eq(p.delivered[GATEWAY], 1);
+	pair_fini(&p);
+}
+
+static bool both_nominated(pair_t *p)
+{
+	return p->nominated[CLIENT] && p->nominated[GATEWAY];
+}
+
+Test(conn, a_client_can_learn_its_peer_after_nomination, .timeout = 60)
+{
+	pair_t p;
+
+	pair_init(&p);
+	p.defer_client_peer = true;
+	pair_start(&p);
+	for (uint32_t i = 0; i < 5; i++)
+		pair_device_send(&p, CLIENT, i);
+	pair_exchange_credentials(&p);
+	pair_pump(&p, 10000, both_nominated);
+	cr_assert(both_nominated(&p));
+	pair_pump(&p, 300, NULL);
+	/* A path but no peer: nothing to initiate yet, packets still held. */
+	cr_expect_not(p.established[CLIENT]);
+	cr_expect_eq(pair_counter(&p, CLIENT, FLOE_COUNTER_HANDSHAKE_INITIATIONS_SENT), 0);
+	pair_set_client_peer(&p);
+	pair_pump(&p, 10000, gateway_has_5);
+	cr_assert(pair_both_established(&p));
+	pair_pump(&p, 300, NULL);
+	cr_expect_eq(p.delivered[GATEWAY], 5);
+	cr_expect_eq(pair_counter(&p, CLIENT, FLOE_COUNTER_HANDSHAKE_INITIATIONS_SENT), 1);
+	cr_expect_eq(pair_counter(&p, GATEWAY, FLOE_COUNTER_HANDSHAKE_INITIATIONS_SENT), 0);
 	pair_fini(&p);
 }

@@ -54,6 +54,7 @@ typedef struct {
 	uint32_t delivered_seq[2][PAIR_MAX_SEQ];
 	bool forward_candidates;         /* pass trickled candidates to the other end */
 	uint32_t max_delay_ms;           /* random delay per signalling message, 0 = none */
+	bool defer_client_peer;          /* the client learns its gateway later (portal flow) */
 	bool gateway_chatter;            /* the gateway's device keeps sending to the client */
 	uint32_t chatter_seq;
 	delayed_t delayed[PAIR_DELAYED_MAX];
@@ -100,6 +101,7 @@ static inline void pair_start_one(pair_t *p, int side)
 		.cid = side == CLIENT ? "test-client" : "test-gateway",
 		.client_id = "client-1",
 		.wg_device = p->dev[side],
+		.defer_peer = side == CLIENT && p->defer_client_peer,
 		.ice = {
 			.role = side == CLIENT ? FLOE_ICE_CONTROLLING : FLOE_ICE_CONTROLLED,
 			.local_addrs = pair_loopback,
@@ -135,6 +137,16 @@ static inline void pair_send_to(pair_t *p, int side, floe_msg_t *m)
 {
 	cr_assert_not_null(m);
 	cr_assert_eq(floe_mailbox_send(p->to[side], &m), 0);
+}
+
+/* What the portal's flow_granted tells a client that started without a peer. */
+static inline void pair_set_client_peer(pair_t *p)
+{
+	floe_conn_peer_t peer = { 0 };
+
+	memcpy(peer.public_key, p->pub[GATEWAY], FLOE_WG_KEY_LEN);
+	memset(peer.preshared_key, 0x42, FLOE_WG_KEY_LEN);
+	pair_send_to(p, CLIENT, floe_conn_msg_set_peer(&peer));
 }
 
 /* Signalling toward `side`, delayed at random when max_delay_ms is set. */
