@@ -56,6 +56,8 @@ typedef struct {
 	uint32_t max_delay_ms;           /* random delay per signalling message, 0 = none */
 	bool defer_client_peer;          /* the client learns its gateway later (portal flow) */
 	bool gateway_chatter;            /* the gateway's device keeps sending to the client */
+	bool client_chatter;             /* the client's device sends a packet every 100 ms */
+	uint64_t client_chatter_at;
 	uint32_t chatter_seq;
 	delayed_t delayed[PAIR_DELAYED_MAX];
 	int n_delayed;
@@ -258,6 +260,10 @@ static inline void pair_pump(pair_t *p, uint32_t timeout_ms, bool (*done)(pair_t
 			return;
 		if (p->gateway_chatter && p->conn[GATEWAY])
 			pair_device_send(p, GATEWAY, 100000 + p->chatter_seq++);
+		if (p->client_chatter && p->conn[CLIENT] && pair_now(p) >= p->client_chatter_at) {
+			pair_device_send(p, CLIENT, 200000 + p->chatter_seq++);
+			p->client_chatter_at = pair_now(p) + 100 * FLOE_NS_PER_MS;
+		}
 		floe_mailbox_pollitem(p->parent[CLIENT], &items[0]);
 		floe_mailbox_pollitem(p->parent[GATEWAY], &items[1]);
 		zmq_poll(items, 2, 2);

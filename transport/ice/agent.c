@@ -207,16 +207,7 @@ static void s_on_component_state(NiceAgent *nice, guint stream_id, guint compone
 	if (state != NICE_COMPONENT_STATE_FAILED)
 		return;
 	/* After selection, FAILED means consent/keepalive was lost. */
-	if (self->state == STATE_SELECTED) {
-		s_fail(self, "consent lost");
-		return;
-	}
-	/* Before selection it only means every pair's checks ran out, which
-	 * under heavy loss happens while the peer's checks (and late
-	 * candidates) can still revive a pair: libnice leaves FAILED when one
-	 * succeeds (measured: most such connections are up seconds later).
-	 * The failure timeout decides. */
-	floe_log(FLOE_LOG_DEBUG, TARGET, "ICE checks exhausted, waiting for the failure timeout");
+	s_fail(self, self->state == STATE_SELECTED ? "consent lost" : "ice failed");
 }
 
 static gboolean s_on_fail_timer(gpointer data)
