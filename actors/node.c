@@ -1,0 +1,859 @@
+/*
+ * The node actor: its loop, the connection table, the packet path and the
+ * devices. The portal signalling is in node_flow.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "actors/node_priv.h"
+#include "runtime/log.h"
+#include "transport/net/addr.h"
+#include "transport/wg/key.h"
+
+uint64_t node_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void node_table_lock(floe_node_t *self)
+{
+	pthread_mutex_lock(&self->table_lock);
+}
+
+void node_table_unlock(floe_node_t *self)
+{
+	pthread_mutex_unlock(&self->table_lock);
+}
+
+/* ---- the connection table (node thread) ---- */
+
+static node_conn_t *by_tag(floe_node_t *self, uint64_t tag)
+{
+	for (size_t i = 0; i < self->n_conns; i++) {
+		if (self->conns[i]->tag == tag)
+			return self->conns[i];
+	}
+	return NULL;
+}
+
+static node_conn_t *by_actor_id(floe_node_t *self, uint64_t id)
+{
+	for (size_t i = 0; i < self->n_conns; i++) {
+		if (floe_conn_actor_id(self->conns[i]->conn) == id)
+			return self->conns[i];
+	}
+	return NULL;
+}
+
+node_conn_t *node_conn_by_cid(floe_node_t *self, const char *cid)
+{
+	for (size_t i = 0; i < self->n_conns; i++) {
+		if (self->conns[i]->cid[0] && !strcmp(self->conns[i]->cid, cid))
+			return self->conns[i];
+	}
+	return NULL;
+}
+
+node_conn_t *node_conn_by_client(floe_node_t *self, const char *client_id)
+{
+	for (size_t i = 0; i < self->n_conns; i++) {
+		if (!strcmp(self->conns[i]->client_id, client_id))
+			return self->conns[i];
+	}
+	return NULL;
+}
+
+node_conn_t *node_conn_by_peer(floe_node_t *self, const uint8_t key[FLOE_WG_KEY_LEN])
+{
+	for (size_t i = 0; i < self->n_conns; i++) {
+		if (self->conns[i]->has_peer && !memcmp(self->conns[i]->peer_key, key, FLOE_WG_KEY_LEN))
+			return self->conns[i];
+	}
+	return NULL;
+}
+
+void node_fill_ice(floe_node_t *self, floe_ice_config_t *ice, floe_ice_turn_server_t *turn)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < self->cfg.n_turn && n < FLOE_NODE_MAX_TURN; i++)
+		turn[n++] = self->cfg.turn[i];
+	/* The portal's relays; libnice takes numeric addresses only. */
+	for (size_t i = 0; i < self->n_relays && n < FLOE_NODE_MAX_TURN; i++) {
+		const floe_signal_relay_t *r = &self->relays[i];
+		uint8_t a[16];
+
+		if (inet_pton(AF_INET, r->host, a) != 1 && inet_pton(AF_INET6, r->host, a) != 1)
+			continue;
+		turn[n++] = (floe_ice_turn_server_t){
+			.host = r->host, .port = r->port, .username = r->username, .password = r->password,
+		};
+	}
+	*ice = (floe_ice_config_t){
+		.role = self->cfg.role == FLOE_ROLE_CLIENT ? FLOE_ICE_CONTROLLING : FLOE_ICE_CONTROLLED,
+		.stun_host = self->cfg.stun_host,
+		.stun_port = self->cfg.stun_port,
+		.turn = n ? turn : NULL,
+		.n_turn = n,
+		.local_addrs = self->cfg.local_addrs,
+		.n_local_addrs = self->cfg.n_local_addrs,
+		.failure_timeout_ms = self->cfg.ice_failure_timeout_ms,
+	};
+}
+
+node_conn_t *node_conn_start(floe_node_t *self, const floe_conn_config_t *base, const node_conn_t *ident)
+{
+	floe_conn_config_t cfg = *base;
+	node_conn_t *c = NULL;
+	int err = 0;
+
+	if (self->n_conns >= FLOE_NODE_MAX_CONNS) {
+		err = ENOSPC;
+		goto out;
+	}
+	if (self->n_conns == self->cap_conns) {
+		size_t cap = self->cap_conns ? self->cap_conns * 2 : 16;
+		node_conn_t **grown;
+
+		/* Grown under the lock: snapshot readers walk the array. */
+		node_table_lock(self);
+		grown = realloc(self->conns, cap * sizeof(*grown));
+		if (grown) {
+			self->conns = grown;
+			self->cap_conns = cap;
+		}
+		node_table_unlock(self);
+		if (!grown) {
+			err = ENOMEM;
+			goto out;
+		}
+	}
+	c = malloc(sizeof(*c));
+	if (!c) {
+		err = ENOMEM;
+		goto out;
+	}
+	*c = *ident;
+	c->tag = ++self->next_tag;
+	cfg.tag = c->tag;
+	cfg.cid = c->label;
+	cfg.client_id = c->client_id[0] ? c->client_id : NULL;
+	cfg.wg_device = self->wg;
+	cfg.parent_endpoint = floe_mailbox_endpoint(self->mailbox);
+	cfg.pool = self->pool;
+	c->conn = floe_conn_new(self->ctx, &cfg);
+	if (!c->conn) {
+		err = errno ? errno : EIO;
+		goto out;
+	}
+	c->to = floe_mailbox_sender_new(self->ctx, floe_conn_endpoint(c->conn));
+	if (!c->to) {
+		err = errno ? errno : EIO;
+		goto out;
+	}
+	node_table_lock(self);
+	self->conns[self->n_conns++] = c;
+	node_table_unlock(self);
+out:
+	sodium_memzero(&cfg, sizeof(cfg));
+	if (err && c) {
+		floe_mailbox_sender_destroy(&c->to);
+		floe_conn_destroy(&c->conn);
+		free(c);
+		c = NULL;
+	}
+	if (err) {
+		floe_log(FLOE_LOG_WARNING, NODE_LOG, "Failed to create connection",
+			 FLOE_F_STR("cid", ident->label), FLOE_F_STR("error", strerror(err)));
+		errno = err;
+	}
+	return c;
+}
+
+void node_conn_reap(floe_node_t *self, node_conn_t *c, const char *why)
+{
+	floe_counters_snapshot_t last;
+
+	floe_log(FLOE_LOG_INFO, NODE_LOG, "Connection closed", FLOE_F_STR("cid", c->label),
+		 FLOE_F_STR("client_id", c->client_id[0] ? c->client_id : NULL), FLOE_F_STR("reason", why));
+	if (self->cfg.role == FLOE_ROLE_CLIENT)
+		node_flow_forget(self, c);
+	else
+		floe_allowedips_remove_owner(self->routes, c);
+	/*
+	 * Leave the table and fold the final counters in at one moment, so
+	 * the totals never go down. A connection still running (a
+	 * replacement) may count a few more events before its thread joins;
+	 * those are lost, never double-counted.
+	 */
+	node_table_lock(self);
+	for (size_t i = 0; i < self->n_conns; i++) {
+		if (self->conns[i] == c) {
+			self->conns[i] = self->conns[--self->n_conns];
+			break;
+		}
+	}
+	floe_conn_counters(c->conn, &last);
+	floe_counters_sum(&self->closed, &last, 1);
+	node_table_unlock(self);
+	floe_mailbox_sender_destroy(&c->to);
+	floe_conn_destroy(&c->conn);
+	sodium_memzero(c, sizeof(*c));
+	free(c);
+}
+
+void node_conn_send(floe_node_t *self, node_conn_t *c, floe_msg_t *m)
+{
+	if (!m)
+		return;
+	/* A full connection mailbox drops the packet: counted here, as the
+	 * node's sender is the one that saw it full. */
+	if (floe_mailbox_send(c->to, &m) == -EAGAIN)
+		floe_counters_inc(&self->counters, FLOE_COUNTER_MAILBOX_DROPS);
+}
+
+/* ---- the packet path ---- */
+
+static void drop_unknown(floe_node_t *self, int family, const uint8_t *dst)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	floe_counters_inc(&self->counters, FLOE_COUNTER_DROPPED_UNKNOWN_DESTINATION);
+	if (dst)
+		inet_ntop(family, dst, a, sizeof(a));
+	floe_log_ratelimited(FLOE_LOG_DEBUG, NODE_LOG, "Unknown client, perhaps already disconnected?",
+			     FLOE_F_STR("dst", a));
+}
+
+/* A packet from the device: to the connection its destination routes to. */
+static void route_device_packet(floe_node_t *self, floe_msg_t **m_p)
+{
+	const uint8_t *dst;
+	node_conn_t *c = NULL;
+	int family;
+
+	if (floe_ip_packet_dst(floe_msg_data(*m_p), floe_msg_len(*m_p), &family, &dst) < 0) {
+		drop_unknown(self, AF_UNSPEC, NULL);
+		goto drop;
+	}
+	if (self->cfg.role == FLOE_ROLE_GATEWAY) {
+		c = floe_allowedips_lookup(self->routes, family, dst);
+	} else {
+		node_resource_t *res = floe_allowedips_lookup(self->routes, family, dst);
+
+		/* No connection yet: ask for a flow; the new connection's
+		 * ring buffers this packet and the next ones while it connects. */
+		if (res)
+			c = res->conn ? res->conn : node_flow_request(self, res, node_now_ms());
+	}
+	if (!c) {
+		drop_unknown(self, family, dst);
+		goto drop;
+	}
+	node_conn_send(self, c, *m_p);
+	*m_p = NULL;
+	return;
+drop:
+	floe_msg_destroy(m_p);
+}
+
+static void device_out(floe_node_t *self, floe_msg_t **m_p)
+{
+	if (self->tun) {
+		floe_tun_write(self->tun, floe_msg_data(*m_p), floe_msg_len(*m_p));
+		floe_msg_destroy(m_p);
+		return;
+	}
+	if (floe_mailbox_send(self->to_dev, m_p) == -EAGAIN)
+		floe_counters_inc(&self->counters, FLOE_COUNTER_MAILBOX_DROPS);
+}
+
+/* A decrypted packet from a connection. A gateway lets it out only if the
+ * client's grants allow it and it comes from the client's tunnel address. */
+static void deliver(floe_node_t *self, node_conn_t *c, floe_msg_t **m_p)
+{
+	if (self->cfg.role == FLOE_ROLE_GATEWAY) {
+		floe_acl_verdict_t v = floe_acl_check(self->acl, c->client_id, c->has_v4 ? c->tun_v4 : NULL,
+						      c->has_v6 ? c->tun_v6 : NULL, floe_msg_data(*m_p),
+						      floe_msg_len(*m_p), (int64_t)time(NULL));
+
+		if (v != FLOE_ACL_ALLOW) {
+			floe_counters_inc(&self->counters, FLOE_COUNTER_ACL_DROPS);
+			floe_log_ratelimited(FLOE_LOG_DEBUG, NODE_LOG, "Packet dropped by access policy",
+					     FLOE_F_STR("cid", c->label), FLOE_F_STR("client_id", c->client_id),
+					     FLOE_F_STR("reason", floe_acl_verdict_name(v)));
+			floe_msg_destroy(m_p);
+			return;
+		}
+	}
+	device_out(self, m_p);
+}
+
+static void read_tun(floe_node_t *self)
+{
+	floe_tun_pkt_t pkts[FLOE_TUN_BATCH_MAX];
+	floe_msg_t *msgs[FLOE_TUN_BATCH_MAX];
+	size_t n = 0;
+	int got;
+
+	while (n < FLOE_TUN_BATCH_MAX) {
+		msgs[n] = floe_msg_new(self->pool, FLOE_MSG_TUN_PACKET);
+		if (!msgs[n])
+			break;
+		pkts[n] = (floe_tun_pkt_t){ .buf = floe_msg_data(msgs[n]), .cap = floe_msg_tailroom(msgs[n]) };
+		n++;
+	}
+	got = n ? floe_tun_read_batch(self->tun, pkts, n) : 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((int)i < got && floe_msg_set_len(msgs[i], pkts[i].len) == 0)
+			route_device_packet(self, &msgs[i]);
+		floe_msg_destroy(&msgs[i]);
+	}
+}
+
+/* ---- events from the connections ---- */
+
+static void handle_conn_event(floe_node_t *self, node_conn_t *c, floe_msg_t **m_p)
+{
+	floe_msg_t *m = *m_p;
+	const char *text;
+
+	switch (floe_msg_type(m)) {
+	case FLOE_CONN_DELIVER:
+		deliver(self, c, m_p);
+		return;
+	case FLOE_CONN_EV_LOCAL_CANDIDATE:
+		text = floe_conn_msg_text(m);
+		if (text)
+			node_flow_local_candidate(self, c, text);
+		break;
+	case FLOE_CONN_EV_GATHERING_DONE:
+		node_flow_gathering_done(self, c);
+		break;
+	case FLOE_CONN_EV_NOMINATED:
+		if (floe_msg_len(m) == sizeof(floe_ice_path_t)) {
+			node_table_lock(self);
+			memcpy(&c->path, floe_msg_data(m), sizeof(c->path));
+			c->path.local_addr[sizeof(c->path.local_addr) - 1] = 0;
+			c->path.remote_addr[sizeof(c->path.remote_addr) - 1] = 0;
+			c->has_path = true;
+			node_table_unlock(self);
+		}
+		break;
+	case FLOE_CONN_EV_ESTABLISHED:
+		floe_log(FLOE_LOG_INFO, NODE_LOG, "Connection established", FLOE_F_STR("cid", c->label),
+			 FLOE_F_STR("client_id", c->client_id[0] ? c->client_id : NULL));
+		break;
+	case FLOE_CONN_EV_FAILED: {
+		char why[128];
+
+		text = floe_conn_msg_text(m);
+		snprintf(why, sizeof(why), "failed: %s", text ? text : "?");
+		node_conn_reap(self, c, why);
+		break;
+	}
+	default:
+		break;
+	}
+	floe_msg_destroy(m_p);
+}
+
+/* Returns true on TERM. */
+static bool handle_mailbox(floe_node_t *self)
+{
+	floe_msg_t *batch[NODE_RX_BATCH_MSGS];
+	int n = floe_mailbox_recv_batch(self->mailbox, batch, NODE_RX_BATCH_MSGS);
+	bool term = false;
+
+	for (int i = 0; i < n; i++) {
+		floe_msg_t **m_p = &batch[i];
+		uint16_t type = floe_msg_type(*m_p);
+
+		if (term) {
+			floe_msg_destroy(m_p);
+		} else if (type == FLOE_MSG_CONTROL) {
+			if (floe_msg_is_term(*m_p)) {
+				term = true;
+			} else if (floe_msg_code(*m_p) == FLOE_CONTROL_CHILD_EXITED) {
+				node_conn_t *c = by_actor_id(self, floe_msg_arg(*m_p));
+
+				if (c)
+					node_conn_reap(self, c, "exited");
+			}
+			floe_msg_destroy(m_p);
+		} else if (type == FLOE_MSG_TUN_PACKET) {
+			route_device_packet(self, m_p);
+		} else {
+			node_conn_t *c = by_tag(self, floe_msg_arg(*m_p));
+
+			/* Events queued by a connection reaped since are stale. */
+			if (c)
+				handle_conn_event(self, c, m_p);
+			else
+				floe_msg_destroy(m_p);
+		}
+	}
+	return term;
+}
+
+/* ---- the actor ---- */
+
+static int setup_tun(floe_node_t *self)
+{
+	int err = 0;
+	floe_cidr_t cidr;
+
+	self->tun = floe_tun_new(self->cfg.tun_name, &err);
+	if (!self->tun) {
+		snprintf(self->err, sizeof(self->err), "TUN %s: %s", self->cfg.tun_name ? self->cfg.tun_name : "",
+			 strerror(-err));
+		return err ? err : -EIO;
+	}
+	err = floe_tun_set_up(self->tun, self->cfg.mtu ? self->cfg.mtu : FLOE_NODE_DEFAULT_MTU);
+	for (size_t i = 0; !err && i < self->cfg.n_tun_addresses; i++) {
+		err = floe_cidr_parse(self->cfg.tun_addresses[i], &cidr);
+		if (!err)
+			err = floe_tun_add_address(self->tun, &cidr);
+		if (err)
+			snprintf(self->err, sizeof(self->err), "TUN address %s: %s",
+				 self->cfg.tun_addresses[i], strerror(-err));
+	}
+	for (size_t i = 0; !err && i < self->cfg.n_tun_routes; i++) {
+		err = floe_cidr_parse(self->cfg.tun_routes[i], &cidr);
+		if (!err) {
+			floe_cidr_mask(&cidr);
+			err = floe_tun_add_route(self->tun, &cidr);
+		}
+		if (err)
+			snprintf(self->err, sizeof(self->err), "TUN route %s: %s", self->cfg.tun_routes[i],
+				 strerror(-err));
+	}
+	if (err && !self->err[0])
+		snprintf(self->err, sizeof(self->err), "TUN up: %s", strerror(-err));
+	return err;
+}
+
+static int poll_timeout_ms(floe_node_t *self, uint64_t now)
+{
+	uint64_t next = floe_portal_client_next_deadline_ms(self->portal);
+
+	if (self->acl && self->next_acl_ms < next)
+		next = self->next_acl_ms;
+	if (next <= now)
+		return 0;
+	return next - now > 1000 ? 1000 : (int)(next - now);
+}
+
+static void node_teardown(floe_node_t *self)
+{
+	while (self->n_conns)
+		node_conn_reap(self, self->conns[self->n_conns - 1], "node stopping");
+	floe_portal_client_destroy(&self->portal);
+	floe_tun_destroy(&self->tun);
+	floe_acl_destroy(&self->acl);
+	floe_allowedips_destroy(&self->routes);
+	floe_mailbox_sender_destroy(&self->to_dev);
+	atomic_store(&self->portal_up, false);
+}
+
+static int s_node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args)
+{
+	floe_node_t *self = args;
+	int rc = -ENOMEM;
+
+	(void)actor;
+	self->mailbox = mailbox;
+	self->routes = floe_allowedips_new();
+	if (!self->routes)
+		goto fail;
+	if (self->cfg.role == FLOE_ROLE_GATEWAY && !(self->acl = floe_acl_new()))
+		goto fail;
+	if (self->dev_out && !(self->to_dev = floe_mailbox_sender_new(self->ctx, floe_mailbox_endpoint(self->dev_out))))
+		goto fail;
+	if (self->cfg.device == FLOE_NODE_DEVICE_TUN && (rc = setup_tun(self)) < 0)
+		goto fail;
+	self->portal = floe_portal_client_new(self->zmq_portal_ctx, self->cfg.portal_endpoint,
+					      self->cfg.portal_public_key, self->private_key,
+					      self->cfg.role == FLOE_ROLE_CLIENT ? FLOE_SIGNAL_ROLE_CLIENT
+										 : FLOE_SIGNAL_ROLE_GATEWAY,
+					      node_now_ms());
+	if (!self->portal) {
+		rc = errno ? -errno : -EINVAL;
+		snprintf(self->err, sizeof(self->err), "portal %s: %s", self->cfg.portal_endpoint, strerror(-rc));
+		goto fail;
+	}
+	floe_log(FLOE_LOG_INFO, NODE_LOG, "Node started", FLOE_F_STR("role", floe_role_name(self->cfg.role)),
+		 FLOE_F_STR("portal", self->cfg.portal_endpoint));
+	floe_actor_ready(actor);
+	for (;;) {
+		zmq_pollitem_t items[3];
+		int n = 0, portal_i = -1, tun_i = -1;
+		uint64_t now = node_now_ms();
+
+		floe_mailbox_pollitem(mailbox, &items[n++]);
+		if (floe_portal_client_pollitem(self->portal, &items[n]) == 0)
+			portal_i = n++;
+		if (self->tun) {
+			items[n] = (zmq_pollitem_t){ .fd = floe_tun_fd(self->tun), .events = ZMQ_POLLIN };
+			tun_i = n++;
+		}
+		if (zmq_poll(items, n, poll_timeout_ms(self, now)) < 0 && zmq_errno() != EINTR)
+			break;
+		if ((items[0].revents & ZMQ_POLLIN) && handle_mailbox(self))
+			break;
+		if (portal_i >= 0 && (items[portal_i].revents & ZMQ_POLLIN))
+			node_flow_handle_portal(self);
+		if (tun_i >= 0 && (items[tun_i].revents & ZMQ_POLLIN))
+			read_tun(self);
+		now = node_now_ms();
+		node_flow_tick(self, now);
+		if (self->acl && now >= self->next_acl_ms) {
+			floe_acl_expire(self->acl, (int64_t)time(NULL), NULL, NULL);
+			self->next_acl_ms = now + NODE_ACL_TICK_MS;
+		}
+	}
+	node_teardown(self);
+	floe_log(FLOE_LOG_INFO, NODE_LOG, "Node stopped");
+	return 0;
+fail:
+	if (!self->err[0])
+		snprintf(self->err, sizeof(self->err), "node start: %s", strerror(-rc));
+	node_teardown(self);
+	return rc;
+}
+
+/* ---- the owner's side ---- */
+
+static char *dup_str(const char *s, bool *ok)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*ok = false;
+	return d;
+}
+
+static char **dup_list(const char *const *list, size_t n, bool *ok)
+{
+	char **out;
+
+	if (!n)
+		return NULL;
+	out = calloc(n, sizeof(*out));
+	if (!out) {
+		*ok = false;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = dup_str(list[i], ok);
+	return out;
+}
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static bool copy_config(floe_node_t *self, const floe_node_config_t *cfg)
+{
+	bool ok = true;
+
+	self->cfg = *cfg;
+	memcpy(self->private_key, cfg->private_key, FLOE_WG_KEY_LEN);
+	sodium_memzero(self->cfg.private_key, sizeof(self->cfg.private_key));
+	self->cfg.portal_endpoint = self->portal_endpoint = dup_str(cfg->portal_endpoint, &ok);
+	self->cfg.stun_host = self->stun_host = dup_str(cfg->stun_host, &ok);
+	self->cfg.tun_name = self->tun_name = dup_str(cfg->tun_name, &ok);
+	self->local_addrs = dup_list(cfg->local_addrs, cfg->n_local_addrs, &ok);
+	self->cfg.local_addrs = (const char *const *)self->local_addrs;
+	self->tun_addresses = dup_list(cfg->tun_addresses, cfg->n_tun_addresses, &ok);
+	self->cfg.tun_addresses = (const char *const *)self->tun_addresses;
+	self->tun_routes = dup_list(cfg->tun_routes, cfg->n_tun_routes, &ok);
+	self->cfg.tun_routes = (const char *const *)self->tun_routes;
+	for (size_t i = 0; i < cfg->n_turn; i++) {
+		self->cfg.turn[i].host = self->turn_strs[i][0] = dup_str(cfg->turn[i].host, &ok);
+		self->cfg.turn[i].username = self->turn_strs[i][1] = dup_str(cfg->turn[i].username, &ok);
+		self->cfg.turn[i].password = self->turn_strs[i][2] = dup_str(cfg->turn[i].password, &ok);
+	}
+	return ok;
+}
+
+static void free_config(floe_node_t *self)
+{
+	free(self->portal_endpoint);
+	free(self->stun_host);
+	free(self->tun_name);
+	free_list(self->local_addrs, self->cfg.n_local_addrs);
+	free_list(self->tun_addresses, self->cfg.n_tun_addresses);
+	free_list(self->tun_routes, self->cfg.n_tun_routes);
+	for (size_t i = 0; i < FLOE_NODE_MAX_TURN; i++) {
+		for (size_t k = 0; k < 3; k++) {
+			if (self->turn_strs[i][k])
+				sodium_memzero(self->turn_strs[i][k], strlen(self->turn_strs[i][k]));
+			free(self->turn_strs[i][k]);
+		}
+	}
+}
+
+static const char *config_error(const floe_node_config_t *cfg)
+{
+	if (!cfg)
+		return "no configuration";
+	if (cfg->role != FLOE_ROLE_CLIENT && cfg->role != FLOE_ROLE_GATEWAY)
+		return "role must be client or gateway";
+	if (!cfg->portal_endpoint || !cfg->portal_endpoint[0])
+		return "no portal endpoint";
+	if (cfg->device != FLOE_NODE_DEVICE_TUN && cfg->device != FLOE_NODE_DEVICE_USERSPACE)
+		return "unknown device kind";
+	if (cfg->n_turn > FLOE_NODE_MAX_TURN)
+		return "too many TURN servers";
+	if ((cfg->n_local_addrs && !cfg->local_addrs) || (cfg->n_tun_addresses && !cfg->tun_addresses) ||
+	    (cfg->n_tun_routes && !cfg->tun_routes))
+		return "an address list is NULL";
+	return NULL;
+}
+
+floe_node_t *floe_node_new(const floe_node_config_t *cfg, char *err, size_t err_cap)
+{
+	floe_actor_opts_t opts = { .name = "floe-node" };
+	const char *bad = config_error(cfg);
+	floe_node_t *self = NULL;
+
+	if (err && err_cap)
+		err[0] = 0;
+	if (bad) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (sodium_init() < 0) {
+		bad = "libsodium failed to initialise";
+		goto fail;
+	}
+	self = calloc(1, sizeof(*self));
+	if (!self) {
+		bad = "out of memory";
+		goto fail;
+	}
+	pthread_mutex_init(&self->table_lock, NULL);
+	floe_counters_init(&self->counters);
+	if (!copy_config(self, cfg)) {
+		bad = "out of memory";
+		goto fail;
+	}
+	self->ctx = floe_ctx_new();
+	self->pool = self->ctx ? floe_pool_new(FLOE_POOL_BUF_BYTES, NODE_POOL_BUFS) : NULL;
+	self->wg = self->pool ? floe_wg_device_new(self->private_key) : NULL;
+	self->zmq_portal_ctx = self->wg ? zmq_ctx_new() : NULL;
+	if (!self->zmq_portal_ctx) {
+		bad = "cannot create the runtime (context, pool, WireGuard device)";
+		goto fail;
+	}
+	if (cfg->device == FLOE_NODE_DEVICE_USERSPACE && !(self->dev_out = floe_mailbox_new(self->ctx))) {
+		bad = "cannot create the device queue";
+		goto fail;
+	}
+	self->actor = floe_actor_new(self->ctx, s_node_run, self, &opts);
+	if (!self->actor) {
+		bad = self->err[0] ? self->err : "cannot start the node thread";
+		goto fail;
+	}
+	return self;
+fail:
+	if (err && err_cap)
+		snprintf(err, err_cap, "%s", bad ? bad : "node start failed");
+	floe_node_destroy(&self);
+	if (!errno)
+		errno = EINVAL;
+	return NULL;
+}
+
+void floe_node_destroy(floe_node_t **self_p)
+{
+	floe_node_t *self;
+
+	if (!self_p || !*self_p)
+		return;
+	self = *self_p;
+	/* The node thread reaps every connection (each destroy joins). */
+	floe_actor_destroy(&self->actor);
+	floe_mailbox_sender_destroy(&self->dev_in);
+	floe_mailbox_destroy(&self->dev_out);
+	floe_ctx_destroy(&self->ctx);
+	if (self->pool && floe_pool_destroy(&self->pool) < 0)
+		floe_log(FLOE_LOG_ERROR, NODE_LOG, "Packet buffers still out at destroy: pool leaked");
+	floe_wg_device_destroy(&self->wg);
+	if (self->zmq_portal_ctx)
+		zmq_ctx_term(self->zmq_portal_ctx);
+	free_config(self);
+	free(self->conns);
+	pthread_mutex_destroy(&self->table_lock);
+	sodium_memzero(self, sizeof(*self));
+	free(self);
+	*self_p = NULL;
+}
+
+int floe_node_device_write(floe_node_t *self, const uint8_t *pkt, size_t len)
+{
+	floe_msg_t *m;
+	int rc;
+
+	if (!self || !pkt || !len || self->cfg.device != FLOE_NODE_DEVICE_USERSPACE)
+		return -EINVAL;
+	if (len > FLOE_WG_MAX_PACKET_LEN)
+		return -EMSGSIZE;
+	/* Created on the first write, on the one writer thread (a ZeroMQ
+	 * socket belongs to the thread that uses it). */
+	if (!self->dev_in) {
+		self->dev_in = floe_mailbox_sender_new(self->ctx, floe_actor_endpoint(self->actor));
+		if (!self->dev_in)
+			return errno ? -errno : -ENOMEM;
+	}
+	m = floe_msg_new(self->pool, FLOE_MSG_TUN_PACKET);
+	if (!m) {
+		atomic_fetch_add(&self->dev_in_drops, 1);
+		return -EAGAIN;
+	}
+	if (floe_msg_set_len(m, len) < 0) {
+		floe_msg_destroy(&m);
+		return -EMSGSIZE;
+	}
+	memcpy(floe_msg_data(m), pkt, len);
+	rc = floe_mailbox_send(self->dev_in, &m);
+	if (rc == -EAGAIN)
+		atomic_fetch_add(&self->dev_in_drops, 1);
+	return rc;
+}
+
+ssize_t floe_node_device_read(floe_node_t *self, uint8_t *buf, size_t cap, int timeout_ms)
+{
+	floe_msg_t *m = NULL;
+	size_t len;
+	int rc;
+
+	if (!self || !buf || !self->dev_out)
+		return -EINVAL;
+	rc = floe_mailbox_recv(self->dev_out, &m, timeout_ms);
+	if (rc < 0)
+		return rc;
+	len = floe_msg_len(m);
+	if (len > cap) {
+		floe_msg_destroy(&m);
+		return -EMSGSIZE;
+	}
+	memcpy(buf, floe_msg_data(m), len);
+	floe_msg_destroy(&m);
+	return (ssize_t)len;
+}
+
+static uint64_t unix_of_mono_ns(uint64_t mono_ns)
+{
+	struct timespec mono, real;
+	uint64_t now_ns, ago_s;
+
+	if (!mono_ns)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	now_ns = (uint64_t)mono.tv_sec * 1000000000ull + (uint64_t)mono.tv_nsec;
+	ago_s = now_ns > mono_ns ? (now_ns - mono_ns) / 1000000000ull : 0;
+	return (uint64_t)real.tv_sec > ago_s ? (uint64_t)real.tv_sec - ago_s : 0;
+}
+
+static void fill_info(const node_conn_t *c, floe_node_conn_info_t *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->cid, sizeof(o->cid), "%.63s", c->label);
+	snprintf(o->client_id, sizeof(o->client_id), "%s", c->client_id);
+	if (c->has_peer)
+		floe_key_to_base64(o->peer_public_key, c->peer_key);
+	if (c->has_v4)
+		inet_ntop(AF_INET, c->tun_v4, o->tunnel_ipv4, sizeof(o->tunnel_ipv4));
+	if (c->has_v6)
+		inet_ntop(AF_INET6, c->tun_v6, o->tunnel_ipv6, sizeof(o->tunnel_ipv6));
+	o->state = (int)floe_conn_state(c->conn);
+	o->has_path = c->has_path;
+	o->path = c->path;
+	o->last_handshake_unix_s = unix_of_mono_ns(floe_conn_last_handshake_ns(c->conn));
+	floe_conn_counters(c->conn, &o->counters);
+}
+
+int floe_node_snapshot(floe_node_t *self, floe_node_conn_info_t *out, size_t cap, size_t *n,
+		       floe_counters_snapshot_t *totals)
+{
+	floe_counters_snapshot_t own, each;
+	size_t filled = 0;
+
+	if (!self || (cap && !out))
+		return -EINVAL;
+	floe_counters_snapshot(&self->counters, &own);
+	own.v[FLOE_COUNTER_MAILBOX_DROPS] += atomic_load(&self->dev_in_drops);
+	node_table_lock(self);
+	if (totals) {
+		*totals = self->closed;
+		floe_counters_sum(totals, &own, 1);
+	}
+	for (size_t i = 0; i < self->n_conns; i++) {
+		if (filled < cap) {
+			fill_info(self->conns[i], &out[filled]);
+			each = out[filled].counters;
+			filled++;
+		} else if (totals) {
+			floe_conn_counters(self->conns[i]->conn, &each);
+		} else {
+			continue;
+		}
+		if (totals)
+			floe_counters_sum(totals, &each, 1);
+	}
+	node_table_unlock(self);
+	if (n)
+		*n = filled;
+	return 0;
+}
+
+void floe_node_counters(floe_node_t *self, floe_counters_snapshot_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (self)
+		floe_node_snapshot(self, NULL, 0, NULL, out);
+}
+
+size_t floe_node_connections(floe_node_t *self, size_t *connected)
+{
+	size_t total, up = 0;
+
+	if (!self) {
+		if (connected)
+			*connected = 0;
+		return 0;
+	}
+	node_table_lock(self);
+	total = self->n_conns;
+	for (size_t i = 0; i < total; i++) {
+		floe_conn_state_t s = floe_conn_state(self->conns[i]->conn);
+
+		up += s == FLOE_CONN_CONNECTED || s == FLOE_CONN_IDLE;
+	}
+	node_table_unlock(self);
+	if (connected)
+		*connected = up;
+	return total;
+}
+
+bool floe_node_portal_connected(floe_node_t *self)
+{
+	return self && atomic_load(&self->portal_up);
+}

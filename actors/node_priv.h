@@ -1,0 +1,141 @@
+/*
+ * The node's private state, shared by node.c (the actor loop, the table,
+ * the packet path, the devices) and node_flow.c (the portal signalling).
+ * Everything here belongs to the node's thread unless a comment says
+ * otherwise.
+ */
+#ifndef FLOE_ACTORS_NODE_PRIV_H
+#define FLOE_ACTORS_NODE_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "actors/acl.h"
+#include "actors/conn.h"
+#include "actors/node.h"
+#include "runtime/actor.h"
+#include "runtime/mailbox.h"
+#include "runtime/pool.h"
+#include "transport/net/allowedips.h"
+#include "transport/net/tun.h"
+#include "transport/signal/portal_client.h"
+
+#define NODE_LOG "floe::node"
+
+enum node_limits {
+	NODE_POOL_BUFS = 4096,              /* packet buffers shared by the node and its connections */
+	NODE_RX_BATCH_MSGS = 64,            /* mailbox messages per wake-up */
+	NODE_ACL_TICK_MS = 250,             /* grant expiry: a grant stops within 1 s */
+	NODE_FLOW_RETRY_MS = 1000,          /* one request_flow per resource per second at most */
+	NODE_PENDING_CANDIDATES = 16,       /* local candidates kept until the cid is known */
+	NODE_MAX_RESOURCES = FLOE_SIGNAL_MAX_RESOURCES,
+	NODE_PORTAL_BATCH = 64,             /* portal messages handled per wake-up */
+	NODE_LABEL_BYTES = 72,                /* "flow-" + a resource id */
+};
+
+/* One connection of the table. Fields read by floe_node_snapshot() from
+ * other threads (cid, client_id, peer key, tunnel IPs, path, conn) are
+ * written under floe_node.table_lock. */
+typedef struct node_conn {
+	uint64_t tag;                       /* arg of its events */
+	floe_conn_t *conn;
+	floe_mailbox_sender_t *to;          /* the node thread's sender to it */
+	char cid[FLOE_SIGNAL_CID_CAP];      /* "" until flow_granted on a client */
+	char label[NODE_LABEL_BYTES];       /* cid, or "flow-<resource>" before it */
+	char client_id[FLOE_SIGNAL_ID_CAP];
+	char resource[FLOE_SIGNAL_ID_CAP];  /* client: the resource that asked for it */
+	bool has_peer;
+	uint8_t peer_key[FLOE_WG_KEY_LEN];  /* public */
+	bool has_v4, has_v6;                /* gateway: the client's tunnel addresses */
+	uint8_t tun_v4[FLOE_ADDR_V4_LEN];
+	uint8_t tun_v6[FLOE_ADDR_V6_LEN];
+	bool has_path;
+	floe_ice_path_t path;
+	/* Client: local candidates and end-of-gathering held until the cid is known. */
+	size_t n_pending;
+	char pending[NODE_PENDING_CANDIDATES][FLOE_SIGNAL_CANDIDATE_CAP];
+	bool gathering_done;
+} node_conn_t;
+
+/* Client: one resource from the portal and the connection serving it. */
+typedef struct {
+	char id[FLOE_SIGNAL_ID_CAP];
+	floe_cidr_t cidr;
+	node_conn_t *conn;                  /* NULL: the next packet asks for a flow */
+	uint64_t last_request_ms;
+} node_resource_t;
+
+struct floe_node {
+	/* Fixed at new. */
+	floe_node_config_t cfg;             /* strings point into the copies below */
+	char *portal_endpoint, *stun_host, *tun_name;
+	char **local_addrs, **tun_addresses, **tun_routes;
+	char *turn_strs[FLOE_NODE_MAX_TURN][3];
+	floe_ctx_t *ctx;
+	floe_pool_t *pool;
+	floe_wg_device_t *wg;
+	void *zmq_portal_ctx;               /* TCP needs an I/O thread: not the runtime's */
+	floe_actor_t *actor;
+	floe_counters_t counters;           /* node-level; written by the node thread only */
+	_Atomic bool portal_up;
+	/* Userspace device. dev_in: the app's one writer thread's sender to
+	 * the node's mailbox, created by its first write. dev_out: read by
+	 * the app's one reader thread; the node thread sends to it. */
+	floe_mailbox_sender_t *dev_in;
+	_Atomic uint64_t dev_in_drops;
+	floe_mailbox_t *dev_out;
+
+	/* The table: written by the node thread under table_lock, read under
+	 * it by floe_node_snapshot() and friends. Nothing calls out while
+	 * holding it. closed holds the final counters of reaped connections. */
+	pthread_mutex_t table_lock;
+	node_conn_t **conns;
+	size_t n_conns, cap_conns;
+	floe_counters_snapshot_t closed;
+
+	/* Node thread only. */
+	floe_mailbox_t *mailbox;
+	floe_portal_client_t *portal;
+	floe_tun_t *tun;
+	floe_allowedips_t *routes;          /* gateway: owner node_conn_t; client: node_resource_t */
+	floe_acl_t *acl;                    /* gateway */
+	floe_mailbox_sender_t *to_dev;      /* to dev_out */
+	uint64_t next_tag;
+	uint64_t next_acl_ms;
+	node_resource_t resources[NODE_MAX_RESOURCES];
+	size_t n_resources;
+	char tunnel_v4[FLOE_SIGNAL_IPV4_CAP], tunnel_v6[FLOE_SIGNAL_IPV6_CAP];
+	size_t n_relays;
+	floe_signal_relay_t relays[FLOE_SIGNAL_MAX_RELAYS];
+	uint8_t private_key[FLOE_WG_KEY_LEN];
+	char err[256];                      /* why the actor failed to start */
+	/* Large signalling messages, kept off the 256 KiB actor stack. */
+	floe_signal_msg_t sig_in, sig_out;
+};
+
+uint64_t node_now_ms(void);
+
+/* node.c: the table. */
+node_conn_t *node_conn_start(floe_node_t *self, const floe_conn_config_t *base, const node_conn_t *ident);
+void node_conn_reap(floe_node_t *self, node_conn_t *c, const char *why);
+node_conn_t *node_conn_by_cid(floe_node_t *self, const char *cid);
+node_conn_t *node_conn_by_client(floe_node_t *self, const char *client_id);
+node_conn_t *node_conn_by_peer(floe_node_t *self, const uint8_t key[FLOE_WG_KEY_LEN]);
+/* Sends *m to the connection (consumed on every path). */
+void node_conn_send(floe_node_t *self, node_conn_t *c, floe_msg_t *m);
+void node_table_lock(floe_node_t *self);
+void node_table_unlock(floe_node_t *self);
+void node_fill_ice(floe_node_t *self, floe_ice_config_t *ice, floe_ice_turn_server_t *turn);
+
+/* node_flow.c: the portal session. */
+void node_flow_handle_portal(floe_node_t *self);
+void node_flow_tick(floe_node_t *self, uint64_t now_ms);
+/* Client: a device packet for a resource with no connection. */
+node_conn_t *node_flow_request(floe_node_t *self, node_resource_t *res, uint64_t now_ms);
+/* A connection's signalling event (candidate, end of gathering). */
+void node_flow_local_candidate(floe_node_t *self, node_conn_t *c, const char *line);
+void node_flow_gathering_done(floe_node_t *self, node_conn_t *c);
+/* Client: forget a reaped connection in the resource table. */
+void node_flow_forget(floe_node_t *self, node_conn_t *c);
+
+#endif
