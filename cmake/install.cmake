@@ -105,6 +105,11 @@ file(GLOB floe_public_headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/fl
 install(FILES ${floe_public_headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/floe)
 
 # pkg-config: floe.pc. libb2 ships no .pc file, so it goes in Libs.private.
+# The prefix is found from the .pc file's own place (${pcfiledir}), so a tree
+# installed with `cmake --install --prefix DIR` works wherever it lands.
+file(RELATIVE_PATH FLOE_PC_TO_PREFIX
+     /floe-prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /floe-prefix)
+string(REGEX REPLACE "/$" "" FLOE_PC_TO_PREFIX "${FLOE_PC_TO_PREFIX}")
 configure_file(${PROJECT_SOURCE_DIR}/packaging/pkgconfig/floe.pc.in
                ${PROJECT_BINARY_DIR}/floe.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/floe.pc
@@ -131,3 +136,7 @@ foreach(unit ${floe_units})
 endforeach()
 file(GLOB floe_man8 CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/man/*.8)
 install(FILES ${floe_man8} DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+
+# The documents the man pages point to (config.md, portal.md, floe-wg.md, ...).
+file(GLOB floe_docs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
+install(FILES ${floe_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR})
