@@ -114,6 +114,8 @@ struct floe_node {
 };
 
 uint64_t node_now_ms(void);
+/* node.c: the actor function (floe_actor_fn). */
+int node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args);
 
 /* node.c: the table. */
 node_conn_t *node_conn_start(floe_node_t *self, const floe_conn_config_t *base, const node_conn_t *ident);

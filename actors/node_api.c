@@ -1,0 +1,341 @@
+/*
+ * The owner's side of the node: start and stop, the userspace device's
+ * two ends, and the snapshot read from any thread under table_lock.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "actors/node_priv.h"
+#include "runtime/log.h"
+#include "transport/wg/key.h"
+
+static char *dup_str(const char *s, bool *ok)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*ok = false;
+	return d;
+}
+
+static char **dup_list(const char *const *list, size_t n, bool *ok)
+{
+	char **out;
+
+	if (!n)
+		return NULL;
+	out = calloc(n, sizeof(*out));
+	if (!out) {
+		*ok = false;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = dup_str(list[i], ok);
+	return out;
+}
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static bool copy_config(floe_node_t *self, const floe_node_config_t *cfg)
+{
+	bool ok = true;
+
+	self->cfg = *cfg;
+	memcpy(self->private_key, cfg->private_key, FLOE_WG_KEY_LEN);
+	sodium_memzero(self->cfg.private_key, sizeof(self->cfg.private_key));
+	self->cfg.portal_endpoint = self->portal_endpoint = dup_str(cfg->portal_endpoint, &ok);
+	self->cfg.stun_host = self->stun_host = dup_str(cfg->stun_host, &ok);
+	self->cfg.tun_name = self->tun_name = dup_str(cfg->tun_name, &ok);
+	self->local_addrs = dup_list(cfg->local_addrs, cfg->n_local_addrs, &ok);
+	self->cfg.local_addrs = (const char *const *)self->local_addrs;
+	self->tun_addresses = dup_list(cfg->tun_addresses, cfg->n_tun_addresses, &ok);
+	self->cfg.tun_addresses = (const char *const *)self->tun_addresses;
+	self->tun_routes = dup_list(cfg->tun_routes, cfg->n_tun_routes, &ok);
+	self->cfg.tun_routes = (const char *const *)self->tun_routes;
+	for (size_t i = 0; i < cfg->n_turn; i++) {
+		self->cfg.turn[i].host = self->turn_strs[i][0] = dup_str(cfg->turn[i].host, &ok);
+		self->cfg.turn[i].username = self->turn_strs[i][1] = dup_str(cfg->turn[i].username, &ok);
+		self->cfg.turn[i].password = self->turn_strs[i][2] = dup_str(cfg->turn[i].password, &ok);
+	}
+	return ok;
+}
+
+static void free_config(floe_node_t *self)
+{
+	free(self->portal_endpoint);
+	free(self->stun_host);
+	free(self->tun_name);
+	free_list(self->local_addrs, self->cfg.n_local_addrs);
+	free_list(self->tun_addresses, self->cfg.n_tun_addresses);
+	free_list(self->tun_routes, self->cfg.n_tun_routes);
+	for (size_t i = 0; i < FLOE_NODE_MAX_TURN; i++) {
+		for (size_t k = 0; k < 3; k++) {
+			if (self->turn_strs[i][k])
+				sodium_memzero(self->turn_strs[i][k], strlen(self->turn_strs[i][k]));
+			free(self->turn_strs[i][k]);
+		}
+	}
+}
+
+static const char *config_error(const floe_node_config_t *cfg)
+{
+	if (!cfg)
+		return "no configuration";
+	if (cfg->role != FLOE_ROLE_CLIENT && cfg->role != FLOE_ROLE_GATEWAY)
+		return "role must be client or gateway";
+	if (!cfg->portal_endpoint || !cfg->portal_endpoint[0])
+		return "no portal endpoint";
+	if (cfg->device != FLOE_NODE_DEVICE_TUN && cfg->device != FLOE_NODE_DEVICE_USERSPACE)
+		return "unknown device kind";
+	if (cfg->n_turn > FLOE_NODE_MAX_TURN)
+		return "too many TURN servers";
+	if ((cfg->n_local_addrs && !cfg->local_addrs) || (cfg->n_tun_addresses && !cfg->tun_addresses) ||
+	    (cfg->n_tun_routes && !cfg->tun_routes))
+		return "an address list is NULL";
+	return NULL;
+}
+
+floe_node_t *floe_node_new(const floe_node_config_t *cfg, char *err, size_t err_cap)
+{
+	floe_actor_opts_t opts = { .name = "floe-node" };
+	const char *bad = config_error(cfg);
+	floe_node_t *self = NULL;
+
+	if (err && err_cap)
+		err[0] = 0;
+	if (bad) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (sodium_init() < 0) {
+		bad = "libsodium failed to initialise";
+		goto fail;
+	}
+	self = calloc(1, sizeof(*self));
+	if (!self) {
+		bad = "out of memory";
+		goto fail;
+	}
+	pthread_mutex_init(&self->table_lock, NULL);
+	floe_counters_init(&self->counters);
+	if (!copy_config(self, cfg)) {
+		bad = "out of memory";
+		goto fail;
+	}
+	self->ctx = floe_ctx_new();
+	self->pool = self->ctx ? floe_pool_new(FLOE_POOL_BUF_BYTES, NODE_POOL_BUFS) : NULL;
+	self->wg = self->pool ? floe_wg_device_new(self->private_key) : NULL;
+	self->zmq_portal_ctx = self->wg ? zmq_ctx_new() : NULL;
+	if (!self->zmq_portal_ctx) {
+		bad = "cannot create the runtime (context, pool, WireGuard device)";
+		goto fail;
+	}
+	if (cfg->device == FLOE_NODE_DEVICE_USERSPACE && !(self->dev_out = floe_mailbox_new(self->ctx))) {
+		bad = "cannot create the device queue";
+		goto fail;
+	}
+	self->actor = floe_actor_new(self->ctx, node_run, self, &opts);
+	if (!self->actor) {
+		bad = self->err[0] ? self->err : "cannot start the node thread";
+		goto fail;
+	}
+	return self;
+fail:
+	if (err && err_cap)
+		snprintf(err, err_cap, "%s", bad ? bad : "node start failed");
+	floe_node_destroy(&self);
+	if (!errno)
+		errno = EINVAL;
+	return NULL;
+}
+
+void floe_node_destroy(floe_node_t **self_p)
+{
+	floe_node_t *self;
+
+	if (!self_p || !*self_p)
+		return;
+	self = *self_p;
+	/* The node thread reaps every connection (each destroy joins). */
+	floe_actor_destroy(&self->actor);
+	floe_mailbox_sender_destroy(&self->dev_in);
+	floe_mailbox_destroy(&self->dev_out);
+	floe_ctx_destroy(&self->ctx);
+	if (self->pool && floe_pool_destroy(&self->pool) < 0)
+		floe_log(FLOE_LOG_ERROR, NODE_LOG, "Packet buffers still out at destroy: pool leaked");
+	floe_wg_device_destroy(&self->wg);
+	if (self->zmq_portal_ctx)
+		zmq_ctx_term(self->zmq_portal_ctx);
+	free_config(self);
+	free(self->conns);
+	pthread_mutex_destroy(&self->table_lock);
+	sodium_memzero(self, sizeof(*self));
+	free(self);
+	*self_p = NULL;
+}
+
+int floe_node_device_write(floe_node_t *self, const uint8_t *pkt, size_t len)
+{
+	floe_msg_t *m;
+	int rc;
+
+	if (!self || !pkt || !len || self->cfg.device != FLOE_NODE_DEVICE_USERSPACE)
+		return -EINVAL;
+	if (len > FLOE_WG_MAX_PACKET_LEN)
+		return -EMSGSIZE;
+	/* Created on the first write, on the one writer thread (a ZeroMQ
+	 * socket belongs to the thread that uses it). */
+	if (!self->dev_in) {
+		self->dev_in = floe_mailbox_sender_new(self->ctx, floe_actor_endpoint(self->actor));
+		if (!self->dev_in)
+			return errno ? -errno : -ENOMEM;
+	}
+	m = floe_msg_new(self->pool, FLOE_MSG_TUN_PACKET);
+	if (!m) {
+		atomic_fetch_add(&self->dev_in_drops, 1);
+		return -EAGAIN;
+	}
+	if (floe_msg_set_len(m, len) < 0) {
+		floe_msg_destroy(&m);
+		return -EMSGSIZE;
+	}
+	memcpy(floe_msg_data(m), pkt, len);
+	rc = floe_mailbox_send(self->dev_in, &m);
+	if (rc == -EAGAIN)
+		atomic_fetch_add(&self->dev_in_drops, 1);
+	return rc;
+}
+
+ssize_t floe_node_device_read(floe_node_t *self, uint8_t *buf, size_t cap, int timeout_ms)
+{
+	floe_msg_t *m = NULL;
+	size_t len;
+	int rc;
+
+	if (!self || !buf || !self->dev_out)
+		return -EINVAL;
+	rc = floe_mailbox_recv(self->dev_out, &m, timeout_ms);
+	if (rc < 0)
+		return rc;
+	len = floe_msg_len(m);
+	if (len > cap) {
+		floe_msg_destroy(&m);
+		return -EMSGSIZE;
+	}
+	memcpy(buf, floe_msg_data(m), len);
+	floe_msg_destroy(&m);
+	return (ssize_t)len;
+}
+
+static uint64_t unix_of_mono_ns(uint64_t mono_ns)
+{
+	struct timespec mono, real;
+	uint64_t now_ns, ago_s;
+
+	if (!mono_ns)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	now_ns = (uint64_t)mono.tv_sec * 1000000000ull + (uint64_t)mono.tv_nsec;
+	ago_s = now_ns > mono_ns ? (now_ns - mono_ns) / 1000000000ull : 0;
+	return (uint64_t)real.tv_sec > ago_s ? (uint64_t)real.tv_sec - ago_s : 0;
+}
+
+static void fill_info(const node_conn_t *c, floe_node_conn_info_t *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->cid, sizeof(o->cid), "%.63s", c->label);
+	snprintf(o->client_id, sizeof(o->client_id), "%s", c->client_id);
+	if (c->has_peer)
+		floe_key_to_base64(o->peer_public_key, c->peer_key);
+	if (c->has_v4)
+		inet_ntop(AF_INET, c->tun_v4, o->tunnel_ipv4, sizeof(o->tunnel_ipv4));
+	if (c->has_v6)
+		inet_ntop(AF_INET6, c->tun_v6, o->tunnel_ipv6, sizeof(o->tunnel_ipv6));
+	o->state = (int)floe_conn_state(c->conn);
+	o->has_path = c->has_path;
+	o->path = c->path;
+	o->last_handshake_unix_s = unix_of_mono_ns(floe_conn_last_handshake_ns(c->conn));
+	floe_conn_counters(c->conn, &o->counters);
+}
+
+int floe_node_snapshot(floe_node_t *self, floe_node_conn_info_t *out, size_t cap, size_t *n,
+		       floe_counters_snapshot_t *totals)
+{
+	floe_counters_snapshot_t own, each;
+	size_t filled = 0;
+
+	if (!self || (cap && !out))
+		return -EINVAL;
+	floe_counters_snapshot(&self->counters, &own);
+	own.v[FLOE_COUNTER_MAILBOX_DROPS] += atomic_load(&self->dev_in_drops);
+	node_table_lock(self);
+	if (totals) {
+		*totals = self->closed;
+		floe_counters_sum(totals, &own, 1);
+	}
+	for (size_t i = 0; i < self->n_conns; i++) {
+		if (filled < cap) {
+			fill_info(self->conns[i], &out[filled]);
+			each = out[filled].counters;
+			filled++;
+		} else if (totals) {
+			floe_conn_counters(self->conns[i]->conn, &each);
+		} else {
+			continue;
+		}
+		if (totals)
+			floe_counters_sum(totals, &each, 1);
+	}
+	node_table_unlock(self);
+	if (n)
+		*n = filled;
+	return 0;
+}
+
+void floe_node_counters(floe_node_t *self, floe_counters_snapshot_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (self)
+		floe_node_snapshot(self, NULL, 0, NULL, out);
+}
+
+size_t floe_node_connections(floe_node_t *self, size_t *connected)
+{
+	size_t total, up = 0;
+
+	if (!self) {
+		if (connected)
+			*connected = 0;
+		return 0;
+	}
+	node_table_lock(self);
+	total = self->n_conns;
+	for (size_t i = 0; i < total; i++) {
+		floe_conn_state_t s = floe_conn_state(self->conns[i]->conn);
+
+		up += s == FLOE_CONN_CONNECTED || s == FLOE_CONN_IDLE;
+	}
+	node_table_unlock(self);
+	if (connected)
+		*connected = up;
+	return total;
+}
+
+bool floe_node_portal_connected(floe_node_t *self)
+{
+	return self && atomic_load(&self->portal_up);
+}
