@@ -69,7 +69,7 @@ typedef struct {
 	const char *stun_host;
 	uint16_t stun_port;
 	floe_ice_turn_server_t turn[FLOE_NODE_MAX_TURN];
-	size_t n_turn;
+	size_t n_turn;                          /* the welcome's relays follow (numeric hosts only) */
 	const char *const *local_addrs;         /* optional: only these (tests on loopback) */
 	size_t n_local_addrs;
 	uint32_t ice_failure_timeout_ms;        /* 0: default */
@@ -105,15 +105,28 @@ typedef struct {
 floe_node_t *floe_node_new(const floe_node_config_t *cfg, char *err, size_t err_cap);
 void floe_node_destroy(floe_node_t **self_p);
 
-/* The userspace device (FLOE_NODE_DEVICE_USERSPACE only). One writer
- * thread and one reader thread. write: 0, -EAGAIN when the queue is full
- * (dropped and counted), -EINVAL / -EMSGSIZE. read: the packet's length,
- * -EAGAIN when none arrived within timeout_ms (-1 = wait). */
+/*
+ * The userspace device (FLOE_NODE_DEVICE_USERSPACE only). Threading rule:
+ * ONE writer thread and ONE reader thread for the node's whole life (they
+ * may be the same thread). ZeroMQ sockets belong to one thread: the first
+ * write creates the writer's socket on the calling thread, and the reader's
+ * socket, created by floe_node_new, is used only by read. Call
+ * floe_node_destroy once both have stopped using the device.
+ * Each direction holds at most FLOE_NODE_DEVICE_QUEUE_PKTS packets; a
+ * packet that finds it full is dropped and counted (mailbox_drops).
+ * write: 0, -EAGAIN when the queue is full, -EINVAL (NULL, empty, not a
+ * userspace node), -EMSGSIZE. read: the packet's length, -EAGAIN when none
+ * arrived within timeout_ms (-1 = wait), -EMSGSIZE (packet dropped) when
+ * cap is too small.
+ */
 int floe_node_device_write(floe_node_t *self, const uint8_t *pkt, size_t len);
 ssize_t floe_node_device_read(floe_node_t *self, uint8_t *buf, size_t cap, int timeout_ms);
 
-/* Node totals: every connection's counters summed, including closed ones,
- * plus the node's own (dropped_unknown_destination, acl_drops, ...). */
+/* Node totals: every connection's counters summed, including closed ones
+ * (a reaped connection's final counters are folded in, so totals never go
+ * down), plus the node's own: dropped_unknown_destination, acl_drops and
+ * mailbox_drops (device queues, connection mailboxes). tun_rx/tx_packets
+ * are counted by the connections, not again by the node. */
 void floe_node_counters(floe_node_t *self, floe_counters_snapshot_t *out);
 /*
  * Any thread: up to cap connections into out, their number in *n; the

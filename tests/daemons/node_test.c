@@ -361,6 +361,15 @@ Test(node, flow_burst_reply_drops_snapshot_revoke_reconnect)
 	for (int id = 0; id < FLOE_COUNTER_COUNT; id++)
 		cr_assert_geq(after.v[id], before.v[id], "%s went down", floe_counter_name(id));
 	cr_assert_eq(after.v[FLOE_COUNTER_HANDSHAKE_INITIATIONS_SENT], 0);
+
+	/* The portal goes away: the tunnel carries on both ways. */
+	atomic_store(&H.stop, true);
+	pthread_join(H.thread, NULL);
+	floe_portal_destroy(&H.portal);
+	send_pkt(H.cl, "100.64.0.2", "10.1.0.5", 901);
+	cr_assert_eq(recv_seq(H.gw, 2000, NULL), 901, "the tunnel works without the portal");
+	send_pkt(H.gw, "10.1.0.5", "100.64.0.2", 902);
+	cr_assert_eq(recv_seq(H.cl, 2000, NULL), 902);
 }
 
 Test(node_config, bad_configuration_and_arguments)
