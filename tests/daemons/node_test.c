@@ -394,3 +394,47 @@ Test(node_config, bad_configuration_and_arguments)
 	cr_assert_not(floe_node_portal_connected(NULL));
 	floe_node_destroy(NULL);
 }
+
+/* A gateway on a real TUN (root): up with its addresses and routes, gone
+ * with the node; a bad route is refused with a clear reason. */
+Test(node_config, tun_device_addresses_and_routes)
+{
+	const char *addrs[] = { "100.64.255.1/32" };
+	const char *routes[] = { "100.64.0.0/10" };
+	const char *bad_routes[] = { "100.64.0.0/99" };
+	floe_node_config_t cfg = {
+		.role = FLOE_ROLE_GATEWAY,
+		.portal_endpoint = "tcp://127.0.0.1:9", /* never answers: the node starts anyway */
+		.device = FLOE_NODE_DEVICE_TUN,
+		.tun_name = "node-tun0",
+		.tun_addresses = addrs,
+		.n_tun_addresses = 1,
+		.tun_routes = routes,
+		.n_tun_routes = 1,
+	};
+	char err[256];
+	floe_node_t *n;
+
+	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+		cr_skip_test("needs root and /dev/net/tun");
+		return;
+	}
+	cr_assert_geq(sodium_init(), 0);
+	floe_key_generate(cfg.private_key);
+	randombytes_buf(cfg.portal_public_key, 32);
+	n = floe_node_new(&cfg, err, sizeof(err));
+	cr_assert_not_null(n, "%s", err);
+	cr_assert_eq(system("ip -4 addr show dev node-tun0 | grep -q 100.64.255.1"), 0);
+	cr_assert_eq(system("ip -4 route show dev node-tun0 | grep -q 100.64.0.0/10"), 0);
+	cr_assert_not(floe_node_portal_connected(n));
+	cr_assert_eq(floe_node_device_write(n, (const uint8_t *)"x", 1), -EINVAL, "no userspace device");
+	floe_node_destroy(&n);
+	cr_assert_null(n);
+	cr_assert_neq(system("ip link show node-tun0 >/dev/null 2>&1"), 0, "the interface went with the node");
+
+	cfg.tun_routes = bad_routes;
+	cr_assert_null(floe_node_new(&cfg, err, sizeof(err)));
+	cr_assert_not_null(strstr(err, "100.64.0.0/99"), "%s", err);
+	cr_assert_neq(system("ip link show node-tun0 >/dev/null 2>&1"), 0);
+	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
+}
