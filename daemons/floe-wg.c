@@ -82,6 +82,7 @@ typedef struct {
 	floe_udp_t *udp;
 	int sigfd;
 	bool running;
+	int exit_code;                 /* non-zero when the loop stopped on a failure */
 	uint32_t mtu;
 	/* Buffers sized once at start: the packet path does not allocate. */
 	floe_tun_pkt_t tun_rx[FLOE_TUN_BATCH_MAX];
@@ -359,6 +360,16 @@ static void read_tun(fwg_t *s)
 		int n = floe_tun_read_batch(s->tun, s->tun_rx, FLOE_TUN_BATCH_MAX);
 		uint64_t now = now_ns();
 
+		if (n < 0 && n != -EAGAIN && n != -EINTR) {
+			/* The interface is gone (deleted, or its namespace was):
+			 * poll would report it readable forever. Stop instead of
+			 * spinning. */
+			floe_log(FLOE_LOG_ERROR, LOG_TARGET, "TUN device failed, stopping",
+				 FLOE_F_STR("error", strerror(-n)));
+			s->running = false;
+			s->exit_code = 1;
+			return;
+		}
 		for (int i = 0; i < n; i++)
 			handle_tun_packet(s, s->tun_rx[i].buf, s->tun_rx[i].len, now);
 		if (n < FLOE_TUN_BATCH_MAX)
@@ -713,7 +724,9 @@ int main(int argc, char **argv)
 
 	run(&s);
 	log_final_stats(&s);
-	ret = 0;
+	ret = s.exit_code;
+	if (ret)
+		snprintf(err, sizeof(err), "the TUN device failed");
 out:
 	if (ret)
 		fprintf(stderr, "floe-wg: %s\n", err[0] ? err : "failed");
