@@ -175,3 +175,161 @@ lab_down() {
 	LAB_NETNS=()
 	LAB_PIDS=()
 }
+
+# ---------------------------------------------------------------------------
+# The floe site of scripts/demo and tests/system/daemons_test.sh:
+#
+#   internet 203.0.113.0/24: floe-portal :7400, coturn :3478 on .1
+#     client NAT (eim-apdf) 203.0.113.10 -- client 10.1.0.2
+#     gateway NAT (eim-eif) 203.0.113.20 -- gateway 10.2.0.2 -- resource 10.3.0.2
+#   client alice: tunnel IP 100.64.0.2; resource "lan" = 10.3.0.0/24
+#
+#   lab_floe_net                      the namespaces and links above
+#   lab_floe_configs DIR BIN          keys (BIN/floectl) and configs into DIR
+#   lab_floe_portal_conf DIR [GRANT]  (re)writes DIR/portal.conf; GRANT: empty =
+#                                     alice may use lan forever, "none" = no
+#                                     grant, else an RFC 3339 expiry
+#   lab_floe_start DIR BIN WHAT       WHAT: coturn|portal|gateway|client|iperf3;
+#                                     starts it (log DIR/WHAT.log) and waits up
+#                                     to 10 s until it is ready; 1 on timeout
+#   lab_floe_stop WHAT                SIGTERM, then waits for it (5 s, then KILL)
+#   lab_floe_show DIR BIN gateway|client [--json]   floectl show
+# ---------------------------------------------------------------------------
+declare -A LAB_FLOE_PID=()
+
+lab_floe_net() {
+	lab_internet
+	lab_nat c eim-apdf 203.0.113.10 10.1.0.0/24
+	lab_host c client 10.1.0.2
+	lab_nat g eim-eif 203.0.113.20 10.2.0.0/24
+	lab_host g gateway 10.2.0.2
+	# The resource's LAN hangs off the gateway, which forwards for it.
+	lab_add_ns res
+	lab_link res eth0 gateway lan0
+	ip -n "$(lab_ns gateway)" addr add 10.3.0.1/24 dev lan0
+	ip -n "$(lab_ns res)" addr add 10.3.0.2/24 dev eth0
+	ip -n "$(lab_ns res)" route add default via 10.3.0.1
+	lab_exec gateway sysctl -qw net.ipv4.ip_forward=1
+	lab_exec gateway sysctl -qw net.ipv4.conf.all.rp_filter=0
+}
+
+lab_floe_portal_conf() {
+	local dir=$1 grant=${2:-}
+	{
+		cat <<CONF
+[Portal]
+ListenAddress = tcp://203.0.113.1:7400
+PrivateKeyFile = $dir/portal.key
+
+[Relay coturn]
+Host = 203.0.113.1
+Port = 3478
+Username = floe
+PasswordFile = $dir/turn.pass
+
+[Resource lan]
+CIDR = 10.3.0.0/24
+
+[Gateway gw]
+PublicKey = $(cat "$dir/gateway.pub")
+Resources = lan
+TunnelIPv4 = 100.64.255.1
+
+[Client alice]
+PublicKey = $(cat "$dir/client.pub")
+TunnelIPv4 = 100.64.0.2
+CONF
+		if [[ $grant != none ]]; then
+			printf '\n[Grant alice-lan]\nClient = alice\nResource = lan\n'
+			[[ -z $grant ]] || printf 'Expires = %s\n' "$grant"
+		fi
+	} >"$dir/portal.conf.new" && mv "$dir/portal.conf.new" "$dir/portal.conf"
+}
+
+lab_floe_node_conf() { # DIR ROLE LOCAL_IP EXTRA_INTERFACE_LINES
+	cat <<CONF
+[Interface]
+PrivateKeyFile = $1/$2.key
+$4
+[Portal]
+Endpoint = tcp://203.0.113.1:7400
+PublicKey = $(cat "$1/portal.pub")
+
+[ICE]
+STUN = 203.0.113.1:3478
+LocalAddress = $3
+
+[Control]
+Socket = $1/$2.sock
+CONF
+}
+
+lab_floe_configs() {
+	local dir=$1 bin=$2 n
+	(
+		umask 077
+		for n in portal gateway client; do
+			"$bin/floectl" genkey >"$dir/$n.key" && "$bin/floectl" pubkey <"$dir/$n.key" >"$dir/$n.pub" || exit 1
+		done
+		head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/turn.pass"
+	) || return 1
+	lab_floe_portal_conf "$dir"
+	lab_floe_node_conf "$dir" gateway 10.2.0.2 \
+		$'Name = floe-gw0\nAddress = 100.64.255.1/32\nRoute = 100.64.0.0/10' >"$dir/gateway.conf"
+	lab_floe_node_conf "$dir" client 10.1.0.2 'Name = floe0' >"$dir/client.conf"
+}
+
+lab_floe_show() {
+	local dir=$1 bin=$2 who=$3; shift 3
+	lab_exec "$who" "$bin/floectl" show --socket "$dir/$who.sock" "$@"
+}
+
+# lab_floe_until SECONDS CMD...: polls CMD every 0.1 s.
+lab_floe_until() {
+	local end=$((SECONDS + $1)); shift
+	while ((SECONDS < end)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+lab_floe_welcomed() { grep -q '"Welcomed by the portal"' "$1"; }
+
+lab_floe_start() {
+	local dir=$1 bin=$2 what=$3 log=$1/$3.log
+	case $what in
+	coturn)
+		lab_coturn inet 203.0.113.1 floe "$(cat "$dir/turn.pass")" "$log" >/dev/null
+		LAB_FLOE_PID[$what]=${LAB_PIDS[-1]}
+		lab_floe_until 10 sh -c "ip netns exec $(lab_ns inet) ss -Hlun | grep -q 203.0.113.1:3478"
+		;;
+	portal)
+		lab_bg inet "$log" "$bin/floe-portal" --config "$dir/portal.conf" >/dev/null
+		LAB_FLOE_PID[$what]=${LAB_PIDS[-1]}
+		lab_floe_until 10 sh -c "ip netns exec $(lab_ns inet) ss -Hltn | grep -q 203.0.113.1:7400"
+		;;
+	gateway | client)
+		lab_bg "$what" "$log" "$bin/floe-$what" --config "$dir/$what.conf" >/dev/null
+		LAB_FLOE_PID[$what]=${LAB_PIDS[-1]}
+		lab_floe_until 10 lab_floe_welcomed "$log" &&
+			lab_floe_until 10 lab_floe_show "$dir" "$bin" "$what"
+		;;
+	iperf3)
+		lab_bg res "$log" iperf3 -s >/dev/null
+		LAB_FLOE_PID[$what]=${LAB_PIDS[-1]}
+		lab_floe_until 10 sh -c "ip netns exec $(lab_ns res) ss -Hltn | grep -q :5201"
+		;;
+	*) echo "netlab: lab_floe_start: unknown '$what'" >&2; return 1 ;;
+	esac
+}
+
+lab_floe_stop() {
+	local pid=${LAB_FLOE_PID[$1]:-}
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	unset "LAB_FLOE_PID[$1]"
+	return 0
+}
