@@ -39,7 +39,8 @@ function(floe_tests)
         FLOE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" FLOE_BINARY_DIR="${PROJECT_BINARY_DIR}")
       add_test(NAME ${area}/${mod} COMMAND ${exe} --jobs 2)
       set(labels ${area} unit)
-      if(area STREQUAL "runtime" OR area STREQUAL "actors")
+      # The node is actors/ code; its test lives beside the portal it needs.
+      if(area STREQUAL "runtime" OR area STREQUAL "actors" OR exe STREQUAL "test_daemons_node")
         list(APPEND labels tsan)
       endif()
       set_tests_properties(${area}/${mod} PROPERTIES LABELS "${labels}" TIMEOUT 300
