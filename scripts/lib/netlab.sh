@@ -193,6 +193,7 @@ lab_down() {
 #                                     starts it (log DIR/WHAT.log) and waits up
 #                                     to 10 s until it is ready; 1 on timeout
 #   lab_floe_stop WHAT                SIGTERM, then waits for it (5 s, then KILL)
+#   lab_floe_pid WHAT                 the pid of the daemon itself
 #   lab_floe_show DIR BIN gateway|client [--json]   floectl show
 # ---------------------------------------------------------------------------
 declare -A LAB_FLOE_PID=()
@@ -324,12 +325,38 @@ lab_floe_start() {
 	esac
 }
 
+# lab_floe_pid WHAT: the daemon's own pid (lab_bg's is the shell around it).
+lab_floe_pid() {
+	local ns comm p
+	case $1 in
+	portal) ns=inet comm=floe-portal ;;
+	gateway | client) ns=$1 comm=floe-$1 ;;
+	coturn) ns=inet comm=turnserver ;;
+	iperf3) ns=res comm=iperf3 ;;
+	*) return 1 ;;
+	esac
+	for p in $(ip netns pids "$(lab_ns "$ns")" 2>/dev/null); do
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) == "$comm" ]] && echo "$p"
+	done
+}
+
 lab_floe_stop() {
-	local pid=${LAB_FLOE_PID[$1]:-}
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	local shell_pid=${LAB_FLOE_PID[$1]:-} pids
+	[[ -n $shell_pid ]] || return 0
+	pids=$(lab_floe_pid "$1")
+	if [[ -n $pids ]]; then
+		# shellcheck disable=SC2086
+		kill -TERM $pids 2>/dev/null
+		# shellcheck disable=SC2086
+		lab_floe_until 5 sh -c "! kill -0 $pids 2>/dev/null" || kill -KILL $pids 2>/dev/null
+	fi
+	wait "$shell_pid" 2>/dev/null
 	unset "LAB_FLOE_PID[$1]"
+	# The kernel removes a closed TUN a moment later; a successor that comes
+	# sooner would find its name busy.
+	case $1 in
+	client) lab_floe_until 5 sh -c "! ip -n $(lab_ns client) link show floe0" ;;
+	gateway) lab_floe_until 5 sh -c "! ip -n $(lab_ns gateway) link show floe-gw0" ;;
+	esac
 	return 0
 }
