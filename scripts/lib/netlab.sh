@@ -192,7 +192,8 @@ lab_down() {
 #   lab_floe_start DIR BIN WHAT       WHAT: coturn|portal|gateway|client|iperf3;
 #                                     starts it (log DIR/WHAT.log) and waits up
 #                                     to 10 s until it is ready; 1 on timeout
-#   lab_floe_stop WHAT                SIGTERM, then waits for it (5 s, then KILL)
+#   lab_floe_stop WHAT                SIGTERM, then waits for it (5 s, then KILL);
+#                                     returns its exit status
 #   lab_floe_pid WHAT                 the pid of the daemon itself
 #   lab_floe_show DIR BIN gateway|client [--json]   floectl show
 # ---------------------------------------------------------------------------
@@ -341,7 +342,7 @@ lab_floe_pid() {
 }
 
 lab_floe_stop() {
-	local shell_pid=${LAB_FLOE_PID[$1]:-} pids
+	local shell_pid=${LAB_FLOE_PID[$1]:-} pids rc
 	[[ -n $shell_pid ]] || return 0
 	pids=$(lab_floe_pid "$1")
 	if [[ -n $pids ]]; then
@@ -351,6 +352,7 @@ lab_floe_stop() {
 		lab_floe_until 5 sh -c "! kill -0 $pids 2>/dev/null" || kill -KILL $pids 2>/dev/null
 	fi
 	wait "$shell_pid" 2>/dev/null
+	rc=$?
 	unset "LAB_FLOE_PID[$1]"
 	# The kernel removes a closed TUN a moment later; a successor that comes
 	# sooner would find its name busy.
@@ -358,5 +360,5 @@ lab_floe_stop() {
 	client) lab_floe_until 5 sh -c "! ip -n $(lab_ns client) link show floe0" ;;
 	gateway) lab_floe_until 5 sh -c "! ip -n $(lab_ns gateway) link show floe-gw0" ;;
 	esac
-	return 0
+	return "$rc"
 }
