@@ -6,7 +6,8 @@
 # client reconnects 20 times: the gateway never initiates, and each
 # reconnection carries traffic within a second of nomination); gateway and
 # portal restarts; a grant revoked by SIGHUP and a grant expiring stop
-# traffic within 1 s. Each check prints "ok: ..." as it passes.
+# traffic within 1 s; gateway metrics; SIGTERM exits 0. Each check prints
+# "ok: ..." as it passes.
 set -uo pipefail
 
 src=${FLOE_SOURCE_DIR:-$(cd "${0%/*}/../.." && pwd)}
@@ -72,6 +73,7 @@ export FLOE_LOG=info
 
 lab_floe_net
 lab_floe_configs "$tmp" "$bin" || fail "keys"
+printf '\n[Metrics]\nListen = 127.0.0.1:9100\n' >>"$tmp/gateway.conf"
 for what in coturn portal iperf3 gateway client; do
 	lab_floe_start "$tmp" "$bin" "$what" || fail "$what did not come up"
 done
@@ -102,6 +104,13 @@ lab_exec client ip addr del 100.64.0.99/32 dev floe0
 drops1=$(counter gateway acl_drops)
 ((drops1 - drops0 >= 3)) || fail "acl_drops went from $drops0 to $drops1 after 3 spoofed packets"
 echo "ok: spoofed source 100.64.0.99 dropped at the gateway (acl_drops +$((drops1 - drops0)))"
+
+# --- Prometheus metrics on the gateway: the same counter as floectl show.
+metrics=$(lab_exec gateway timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9100 &&
+	printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3') || fail "GET /metrics"
+grep -qx "floe_node_acl_drops $drops1" <<<"$metrics" ||
+	fail "metrics lack 'floe_node_acl_drops $drops1': $(grep acl_drops <<<"$metrics")"
+echo "ok: gateway metrics over HTTP: floe_node_acl_drops $drops1"
 
 # --- The incident: the resource keeps sending to the client's tunnel IP
 # while the client disconnects and reconnects 20 times.
@@ -175,3 +184,13 @@ lab_floe_until 3 cping -c 1 -W 1 || fail "no traffic after the grant was given b
 lab_exec client ping -D -i 0.05 -W 1 -w $((exp - $(date +%s) + 2)) 10.3.0.2 >"$tmp/expire-ping.out" 2>&1
 stopped_within_1s "$tmp/expire-ping.out" "$exp"
 echo "ok: grant expiring at $(date -u -d "@$exp" +%T): traffic stopped within 1 s"
+
+# --- SIGTERM: a clean exit, status 0.
+lab_floe_stop client
+rc=$?
+((rc == 0)) || fail "floe-client exited $rc on SIGTERM"
+lab_floe_stop gateway
+rc=$?
+((rc == 0)) || fail "floe-gateway exited $rc on SIGTERM"
+grep -q '"Stopping"' "$tmp/gateway.log" || fail "the gateway did not log its stop"
+echo "ok: SIGTERM: floe-client and floe-gateway exit 0"
