@@ -68,7 +68,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-lab_init dmnd
+lab_init "dmnd$$" # unique: two runs at once must not share namespaces
 export FLOE_LOG=info
 
 lab_floe_net

@@ -17,13 +17,13 @@ for t in turnserver iperf3 nft ping; do
 	command -v "$t" >/dev/null || { echo "SKIP: $t not installed (scripts/deps)"; exit 77; }
 done
 
-export FLOE_DEMO_NO_BUILD=1 FLOE_DEMO_BUILD_DIR=$bin FLOE_DEMO_LAB=dmnt
+export FLOE_DEMO_NO_BUILD=1 FLOE_DEMO_BUILD_DIR=$bin FLOE_DEMO_LAB=dmnt$$
 out=$(mktemp /tmp/dmnt-demo.XXXXXX)
 trap 'rm -f "$out"' EXIT
 fail() { echo "FAIL: $*"; cat "$out"; exit 1; }
 
 snapshot() { # what the demo could leave behind
-	ip netns list | awk '{ print $1 }' | grep '^dmnt-' || true
+	ip netns list | awk '{ print $1 }' | grep "^dmnt$$-" || true
 	pgrep -f "^$bin/floe-(portal|gateway|client)" | sed 's/^/pid /' || true
 	ip -o link | awk -F': ' '{ print $2 }' | grep -E '^fl[0-9]+[ab]' || true
 	ls -d /tmp/floe-demo.* 2>/dev/null || true
