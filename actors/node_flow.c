@@ -183,7 +183,9 @@ static void flow_denied(floe_node_t *self, const floe_signal_msg_t *msg)
 
 	floe_log(FLOE_LOG_INFO, NODE_LOG, "Flow denied", FLOE_F_STR("resource", msg->u.flow_denied.resource),
 		 FLOE_F_STR("reason", msg->u.flow_denied.reason));
-	if (res && res->conn && !res->conn->has_peer)
+	/* A pending flow is over; an established one too when the portal
+	 * says its gateway restarted: the next packet asks for a new one. */
+	if (res && res->conn && (!res->conn->has_peer || !strcmp(msg->u.flow_denied.reason, FLOE_SIGNAL_REASON_GATEWAY_RESTARTED)))
 		node_conn_reap(self, res->conn, "flow denied");
 }
 

@@ -30,6 +30,7 @@ typedef struct {
 	uint8_t rid[RID_MAX_BYTES];
 	size_t rid_len;
 	uint64_t last_seen_ms;
+	char boot_id[FLOE_SIGNAL_BOOT_ID_CAP]; /* from its last hello */
 } session_t;
 
 typedef enum {
@@ -463,6 +464,35 @@ static void on_candidate(floe_portal_t *self, session_t *from, uint64_t now_ms)
 	send_to(self, to, &self->in);
 }
 
+/*
+ * A gateway that said hello with a new boot id is a new process: every flow
+ * it served is gone with its connections. Tell each client at once, so it
+ * replaces its connection now rather than when ICE consent on the dead path
+ * runs out (~10 s).
+ */
+static void s_gateway_restarted(floe_portal_t *self, session_t *gw)
+{
+	floe_signal_msg_t m;
+
+	for (size_t i = 0; i < FLOE_PORTAL_MAX_FLOWS; i++) {
+		flow_t *f = &self->flows[i];
+		session_t *client;
+
+		if (f->state == FLOW_FREE || strcmp(f->gateway_key, gw->key_b64))
+			continue;
+		client = session_by_key(self, f->client_key);
+		if (client && client->online) {
+			memset(&m, 0, sizeof(m));
+			m.type = FLOE_SIGNAL_FLOW_DENIED;
+			memcpy(m.u.flow_denied.resource, f->resource.id, sizeof(m.u.flow_denied.resource));
+			snprintf(m.u.flow_denied.reason, sizeof(m.u.flow_denied.reason), "%s",
+				 FLOE_SIGNAL_REASON_GATEWAY_RESTARTED);
+			send_to(self, client, &m);
+		}
+		flow_free(f);
+	}
+}
+
 static void on_hello(floe_portal_t *self, session_t *s, const uint8_t *rid, size_t rid_len,
 		     uint64_t now_ms)
 {
@@ -474,6 +504,12 @@ static void on_hello(floe_portal_t *self, session_t *s, const uint8_t *rid, size
 		send_error(self, rid, rid_len, "role does not match the portal's configuration");
 		return;
 	}
+	if (s->gateway && s->boot_id[0] && strcmp(s->boot_id, self->in.u.hello.boot_id)) {
+		floe_log(FLOE_LOG_INFO, LOG_TARGET, "Gateway restarted, ending its flows",
+			 FLOE_F_STR("node_id", nc->name));
+		s_gateway_restarted(self, s);
+	}
+	memcpy(s->boot_id, self->in.u.hello.boot_id, sizeof(s->boot_id));
 	memcpy(s->rid, rid, rid_len);
 	s->rid_len = rid_len;
 	s->last_seen_ms = now_ms;

@@ -91,6 +91,8 @@ static const char welcome[] =
 	"{\"type\":\"welcome\",\"node_id\":\"alice\",\"tunnel_ipv4\":\"100.64.0.2\","
 	"\"tunnel_ipv6\":\"fd00::2\",\"resources\":[{\"id\":\"web\",\"cidr\":\"10.0.0.0/8\"}],\"relays\":[]}";
 
+#define HELLO_PREFIX "{\"type\":\"hello\",\"role\":\"client\",\"version\":1,\"boot_id\":\""
+
 Test(portal_client, hello_welcome_ping_dead_backoff_redial)
 {
 	static floe_signal_msg_t msg;
@@ -98,7 +100,7 @@ Test(portal_client, hello_welcome_ping_dead_backoff_redial)
 	floe_portal_client_t *c;
 	uint8_t rid[256];
 	size_t rid_len;
-	char buf[4096];
+	char buf[4096], boot_id[33] = "";
 	uint64_t t = 1000000;
 
 	fixture_init(&f);
@@ -109,7 +111,10 @@ Test(portal_client, hello_welcome_ping_dead_backoff_redial)
 	cr_assert_not(floe_portal_client_connected(c));
 
 	cr_assert_gt(router_recv(&f, rid, &rid_len, buf, sizeof(buf), WAIT_MS), 0);
-	cr_assert_str_eq(buf, "{\"type\":\"hello\",\"role\":\"client\",\"version\":1}");
+	/* hello carries a boot id: 32 hex digits, the same for the client's life. */
+	cr_assert_eq(strncmp(buf, HELLO_PREFIX, strlen(HELLO_PREFIX)), 0, "%s", buf);
+	cr_assert_eq(strlen(buf), strlen(HELLO_PREFIX) + 32 + 2, "%s", buf);
+	memcpy(boot_id, buf + strlen(HELLO_PREFIX), 32);
 
 	router_send(&f, rid, rid_len, welcome);
 	cr_assert_eq(client_wait(c, t, &msg), 0);
@@ -157,7 +162,8 @@ Test(portal_client, hello_welcome_ping_dead_backoff_redial)
 	cr_assert_eq(floe_portal_client_tick(c, t), 0);
 	cr_assert_eq(floe_portal_client_state(c), FLOE_PORTAL_LINK_HELLO_SENT);
 	cr_assert_gt(router_recv(&f, rid, &rid_len, buf, sizeof(buf), WAIT_MS), 0);
-	cr_assert_str_eq(buf, "{\"type\":\"hello\",\"role\":\"client\",\"version\":1}");
+	cr_assert_eq(strncmp(buf, HELLO_PREFIX, strlen(HELLO_PREFIX)), 0, "%s", buf);
+	cr_assert_eq(strncmp(buf + strlen(HELLO_PREFIX), boot_id, 32), 0, "a redial keeps the boot id");
 	t += FLOE_PORTAL_DEAD_AFTER_MS;
 	cr_assert_eq(floe_portal_client_tick(c, t), 0);
 	cr_assert_eq(floe_portal_client_state(c), FLOE_PORTAL_LINK_BACKOFF);

@@ -252,3 +252,23 @@ Test(proto, oversized_strings_and_frames)
 	cr_assert_eq(floe_signal_decode(NULL, 0, &out), -EPROTO);
 	cr_assert_eq(floe_signal_decode("{}", 2, NULL), -EINVAL);
 }
+
+Test(proto, hello_boot_id_is_optional_hex)
+{
+	floe_signal_msg_t in = { .type = FLOE_SIGNAL_HELLO }, out;
+	const char *bad = "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"boot_id\":\"zz\"}";
+	const char *old = "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1}";
+	char buf[512];
+	size_t len;
+
+	in.u.hello.role = FLOE_SIGNAL_ROLE_GATEWAY;
+	in.u.hello.version = 1;
+	strcpy(in.u.hello.boot_id, "0123456789abcdef0123456789abcdef");
+	cr_assert_eq(floe_signal_encode(&in, buf, sizeof(buf), &len), 0);
+	cr_assert_eq(floe_signal_decode(buf, len, &out), 0);
+	cr_expect_str_eq(out.u.hello.boot_id, in.u.hello.boot_id);
+	/* A node without one (an older node) still says hello. */
+	cr_assert_eq(floe_signal_decode(old, strlen(old), &out), 0);
+	cr_expect_str_eq(out.u.hello.boot_id, "");
+	cr_expect_eq(floe_signal_decode(bad, strlen(bad), &out), -EINVAL);
+}

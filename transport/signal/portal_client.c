@@ -17,6 +17,7 @@ struct floe_portal_client {
 	uint8_t node_public[FLOE_PORTAL_KEY_LEN];
 	uint8_t node_secret[FLOE_PORTAL_KEY_LEN]; /* wiped on destroy */
 	floe_signal_role_t role;
+	char boot_id[FLOE_SIGNAL_BOOT_ID_CAP]; /* this client's lifetime, in every hello */
 	floe_portal_link_state_t state;
 	uint64_t last_rx_ms;      /* anything from the portal, or the dial time */
 	uint64_t next_ping_ms;
@@ -103,6 +104,7 @@ static int dial(floe_portal_client_t *self, uint64_t now_ms)
 	self->sock = sock;
 	hello.u.hello.role = self->role;
 	hello.u.hello.version = FLOE_SIGNAL_VERSION;
+	memcpy(hello.u.hello.boot_id, self->boot_id, sizeof(self->boot_id));
 	r = send_raw(self, &hello);
 	if (r < 0) {
 		self->sock = NULL;
@@ -161,6 +163,12 @@ floe_portal_client_t *floe_portal_client_new(void *zmq_ctx, const char *endpoint
 	memcpy(self->portal_public, portal_public_key, FLOE_PORTAL_KEY_LEN);
 	memcpy(self->node_secret, node_private_key, FLOE_PORTAL_KEY_LEN);
 	/* A WireGuard key pair is an X25519 pair, which is what CURVE uses. */
+	{
+		uint8_t boot[(FLOE_SIGNAL_BOOT_ID_CAP - 1) / 2];
+
+		randombytes_buf(boot, sizeof(boot));
+		sodium_bin2hex(self->boot_id, sizeof(self->boot_id), boot, sizeof(boot));
+	}
 	if (crypto_scalarmult_base(self->node_public, self->node_secret) != 0) {
 		r = -EINVAL;
 		goto err;

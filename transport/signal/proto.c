@@ -6,6 +6,7 @@
 #include "transport/signal/proto.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -290,6 +291,8 @@ static json_t *msg_to_json(const floe_signal_msg_t *m, bool *ok)
 	case FLOE_SIGNAL_HELLO:
 		put(o, "role", json_string(m->u.hello.role == FLOE_SIGNAL_ROLE_CLIENT ? "client" : "gateway"), ok);
 		put(o, "version", json_integer(m->u.hello.version), ok);
+		if (m->u.hello.boot_id[0])
+			put(o, "boot_id", json_string(m->u.hello.boot_id), ok);
 		break;
 	case FLOE_SIGNAL_WELCOME:
 		put(o, "node_id", json_string(m->u.welcome.node_id), ok);
@@ -521,6 +524,11 @@ static int hello_from_json(const json_t *o, floe_signal_msg_t *m)
 	if (json_integer_value(version) < 1 || json_integer_value(version) > 1000)
 		return -EINVAL;
 	m->u.hello.version = (int)json_integer_value(version);
+	GET_STR(o, "boot_id", m->u.hello.boot_id, STR_NULLABLE);
+	for (const char *c = m->u.hello.boot_id; *c; c++) {
+		if (!isxdigit((unsigned char)*c))
+			return -EINVAL;
+	}
 	return 0;
 }
 

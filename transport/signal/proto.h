@@ -41,6 +41,7 @@ enum floe_signal_limits {
 	FLOE_SIGNAL_PWD_CAP = 257,        /* RFC 8445: pwd 22..256 chars */
 	FLOE_SIGNAL_CANDIDATE_CAP = 512,
 	FLOE_SIGNAL_REASON_CAP = 256,
+	FLOE_SIGNAL_BOOT_ID_CAP = 33,     /* 32 hex digits */
 	FLOE_SIGNAL_HOST_CAP = 256,
 	FLOE_SIGNAL_CRED_CAP = 256,       /* TURN username / password */
 	FLOE_SIGNAL_MAX_RESOURCES = 64,   /* per welcome / resources message */
@@ -113,6 +114,9 @@ typedef struct {
 		struct {
 			floe_signal_role_t role;
 			int version;
+			/* Random per process (hex), optional: a gateway whose boot
+			 * id changed restarted, and its clients' flows are gone. */
+			char boot_id[FLOE_SIGNAL_BOOT_ID_CAP];
 		} hello;
 		struct {
 			char node_id[FLOE_SIGNAL_ID_CAP];
@@ -178,6 +182,10 @@ typedef struct {
 
 /* Wire name of a type ("request_flow"), or NULL for an unknown value. */
 const char *floe_signal_type_name(floe_signal_type_t type);
+
+/* flow_denied's reason when the portal ends a flow because its gateway
+ * restarted (a new boot id): the client drops that connection at once. */
+#define FLOE_SIGNAL_REASON_GATEWAY_RESTARTED "gateway restarted"
 
 /*
  * Encodes msg as compact JSON into buf (not NUL-terminated); *len is its
