@@ -4,7 +4,7 @@
  * Like wgconf.c, the text reaches libinih through our own line reader:
  * Debian's inih gives the handler no line number, and errors must name the
  * line. The reader counts lines and tracks the section header, so when the
- * handler runs st->line is the key's line.
+ * handler runs st->ini.line is the key's line.
  */
 #include "daemons/common/nodeconf.h"
 
@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+
+#include "daemons/common/ini.h"
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,50 +57,16 @@ static const char *const section_names[] = {
 };
 
 typedef struct {
-	const char *name;
-	const char *text;
-	size_t len, pos;
-	int line;
+	floe_ini_t ini;      /* text, line, first error */
 	section_t section;
 	int section_line[sizeof(section_names) / sizeof(section_names[0])];
 	uint32_t seen;
 	floe_role_t role;
 	floe_nodeconf_t *conf;
-	char *err;
-	size_t err_cap;
-	bool failed;
 } state_t;
 
-static void fail(state_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(state_t *st, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (st->failed) /* the first error is the one to fix */
-		return;
-	st->failed = true;
-	if (!st->err || !st->err_cap)
-		return;
-	n = snprintf(st->err, st->err_cap, "%s:%d: ", st->name, st->line);
-	if (n < 0 || (size_t)n >= st->err_cap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(st->err + n, st->err_cap - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
+/* Errors are "FILE:LINE: message"; the first one wins (ini.c). */
+#define fail(st, ...) floe_ini_fail(&(st)->ini, __VA_ARGS__)
 
 static void start_section(state_t *st, const char *name)
 {
@@ -115,51 +83,16 @@ static void start_section(state_t *st, const char *name)
 			return;
 		}
 		st->section = (section_t)i;
-		st->section_line[i] = st->line;
+		st->section_line[i] = st->ini.line;
 		return;
 	}
 	st->section = SECTION_NONE;
 	fail(st, "unknown section [%s] (expected Interface, Portal, ICE, Control or Metrics)", name);
 }
 
-/* inih's line source: one line into str, looked at first for its number and headers. */
-static char *reader(char *str, int num, void *stream)
+static void on_section(void *user, const char *name)
 {
-	state_t *st = stream;
-	const char *start = st->text + st->pos, *nl, *s;
-	size_t n;
-
-	if (st->pos >= st->len || st->failed)
-		return NULL;
-	nl = memchr(start, '\n', st->len - st->pos);
-	n = nl ? (size_t)(nl - start) + 1 : st->len - st->pos;
-	st->line++;
-	if (n + 1 > (size_t)num) {
-		fail(st, "line longer than %d bytes", num - 2);
-		return NULL;
-	}
-	if (memchr(start, '\0', n)) {
-		fail(st, "NUL byte in the file");
-		return NULL;
-	}
-	memcpy(str, start, n);
-	str[n] = '\0';
-	st->pos += n;
-	for (s = str; *s == ' ' || *s == '\t'; s++)
-		;
-	if (*s == '[') {
-		const char *close_b = strchr(s, ']');
-		char name[FLOE_NODECONF_LINE_MAX];
-
-		if (close_b) {
-			size_t k = (size_t)(close_b - s - 1);
-
-			memcpy(name, s + 1, k);
-			name[k] = '\0';
-			start_section(st, trim(name));
-		}
-	}
-	return str;
+	start_section(user, name);
 }
 
 static bool first_time(state_t *st, uint32_t bit, const char *key)
@@ -261,7 +194,7 @@ static void read_key(state_t *st, const char *key, const char *value, bool from_
 		fail(st, "%s: not a valid key (expected 44 characters of base64, got %zu)", key,
 		     strlen(value));
 	}
-	if (st->failed)
+	if (st->ini.failed)
 		sodium_memzero(out, FLOE_KEY_LEN);
 }
 
@@ -421,7 +354,7 @@ static int handler(void *user, const char *section, const char *key, const char 
 	state_t *st = user;
 
 	(void)section; /* the reader tracked it, with its line */
-	if (st->failed)
+	if (st->ini.failed)
 		return 0;
 	switch (st->section) {
 	case SECTION_INTERFACE:
@@ -451,7 +384,7 @@ static int handler(void *user, const char *section, const char *key, const char 
 		fail(st, "key '%s' outside a section", key);
 		break;
 	}
-	return st->failed ? 0 : 1;
+	return st->ini.failed ? 0 : 1;
 }
 
 static void check_complete(state_t *st)
@@ -477,11 +410,14 @@ floe_nodeconf_t *floe_nodeconf_parse(const char *text, size_t len, const char *n
 				     char *err, size_t err_cap)
 {
 	state_t st = {
-		.name = name, .text = text, .len = len, .role = role, .err = err, .err_cap = err_cap,
+		.ini = { .name = name, .text = text, .len = len, .err = err, .err_cap = err_cap,
+			 .on_section = on_section },
+		.role = role,
 	};
 	floe_nodeconf_t *c;
 	int r;
 
+	st.ini.user = &st;
 	if (err && err_cap)
 		err[0] = '\0';
 	c = calloc(1, sizeof(*c));
@@ -500,12 +436,12 @@ floe_nodeconf_t *floe_nodeconf_parse(const char *text, size_t len, const char *n
 	c->node.tun_addresses = c->address_ptrs;
 	c->node.tun_routes = c->route_ptrs;
 	c->node.local_addrs = c->local_addr_ptrs;
-	r = ini_parse_stream(reader, &st, handler, &st);
-	if (!st.failed && r > 0)
+	r = ini_parse_stream(floe_ini_reader, &st.ini, handler, &st);
+	if (!st.ini.failed && r > 0)
 		fail(&st, "syntax error (expected KEY = VALUE or [Section])");
-	if (!st.failed)
+	if (!st.ini.failed)
 		check_complete(&st);
-	if (st.failed)
+	if (st.ini.failed)
 		floe_nodeconf_destroy(&c);
 	return c;
 }

@@ -6,7 +6,7 @@
  * (errors name the line; two [Peer] sections in a row are two peers). So the
  * text reaches inih through our own line reader, which counts lines and
  * notices section headers before inih sees them: when the handler runs for a
- * key, st->line is that key's line and st->section is its section.
+ * key, st->ini.line is that key's line and st->section is its section.
  */
 #include "daemons/common/wgconf.h"
 
@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "daemons/common/ini.h"
 #include "transport/net/udp.h"
 
 typedef enum {
@@ -43,49 +44,15 @@ enum {
 };
 
 typedef struct {
-	const char *name; /* the file, for messages */
-	const char *text;
-	size_t len, pos;
-	int line;         /* of the line inih is processing */
+	floe_ini_t ini;      /* text, line, first error */
 	section_t section;
 	uint32_t seen;
 	int interface_line; /* 0 until [Interface] */
 	floe_wgconf_t *conf;
-	char *err;
-	size_t err_cap;
-	bool failed;
 } state_t;
 
-static void fail(state_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(state_t *st, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (st->failed) /* the first error is the one to fix */
-		return;
-	st->failed = true;
-	if (!st->err || !st->err_cap)
-		return;
-	n = snprintf(st->err, st->err_cap, "%s:%d: ", st->name, st->line);
-	if (n < 0 || (size_t)n >= st->err_cap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(st->err + n, st->err_cap - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
+/* Errors are "FILE:LINE: message"; the first one wins (ini.c). */
+#define fail(st, ...) floe_ini_fail(&(st)->ini, __VA_ARGS__)
 
 static void start_section(state_t *st, const char *name)
 {
@@ -99,7 +66,7 @@ static void start_section(state_t *st, const char *name)
 			return;
 		}
 		st->section = SECTION_INTERFACE;
-		st->interface_line = st->line;
+		st->interface_line = st->ini.line;
 	} else if (strcasecmp(name, "Peer") == 0) {
 		floe_wgconf_peer_t *p;
 
@@ -115,7 +82,7 @@ static void start_section(state_t *st, const char *name)
 		c->peers = p;
 		p = &c->peers[c->n_peers++];
 		memset(p, 0, sizeof(*p));
-		p->line = st->line;
+		p->line = st->ini.line;
 		st->section = SECTION_PEER;
 	} else {
 		st->section = SECTION_NONE;
@@ -123,50 +90,9 @@ static void start_section(state_t *st, const char *name)
 	}
 }
 
-/*
- * inih's line source: copies one line into str (fgets-like) and looks at it
- * first, for the line number and section headers.
- */
-static char *reader(char *str, int num, void *stream)
+static void on_section(void *user, const char *name)
 {
-	state_t *st = stream;
-	const char *start = st->text + st->pos, *nl;
-	size_t n;
-
-	if (st->pos >= st->len || st->failed)
-		return NULL;
-	nl = memchr(start, '\n', st->len - st->pos);
-	n = nl ? (size_t)(nl - start) + 1 : st->len - st->pos;
-	st->line++;
-	if (n + 1 > (size_t)num) {
-		fail(st, "line longer than %d bytes", num - 2);
-		return NULL;
-	}
-	if (memchr(start, '\0', n)) {
-		fail(st, "NUL byte in the file");
-		return NULL;
-	}
-	memcpy(str, start, n);
-	str[n] = '\0';
-	st->pos += n;
-
-	/* A header as inih sees one: first non-blank character '['. */
-	const char *s = str;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s == '[') {
-		const char *close_b = strchr(s, ']');
-		char name[FLOE_WGCONF_LINE_MAX];
-
-		if (close_b) {
-			size_t k = (size_t)(close_b - s - 1);
-
-			memcpy(name, s + 1, k);
-			name[k] = '\0';
-			start_section(st, trim(name));
-		}
-	}
-	return str;
+	start_section(user, name);
 }
 
 static void parse_prefix_list(state_t *st, const char *key, const char *value,
@@ -180,7 +106,7 @@ static void parse_prefix_list(state_t *st, const char *key, const char *value,
 		return;
 	}
 	strcpy(buf, value);
-	if (!*trim(buf)) {
+	if (!*floe_ini_trim(buf)) {
 		fail(st, "%s: empty value", key);
 		return;
 	}
@@ -191,7 +117,7 @@ static void parse_prefix_list(state_t *st, const char *key, const char *value,
 		save = strchr(tok, ',');
 		if (save)
 			*save++ = '\0';
-		tok = trim(tok);
+		tok = floe_ini_trim(tok);
 		if (floe_cidr_parse(tok, &c) != 0) {
 			fail(st, "%s: malformed CIDR '%s' (expected ADDRESS/PREFIX)", key, tok);
 			return;
@@ -254,7 +180,7 @@ static void read_key(state_t *st, const char *key, const char *value, bool from_
 		fail(st, "%s: not a valid key (expected 44 characters of base64, got %zu)",
 		     key, strlen(value));
 	}
-	if (st->failed)
+	if (st->ini.failed)
 		sodium_memzero(out, FLOE_KEY_LEN);
 }
 
@@ -304,7 +230,7 @@ static void peer_key(state_t *st, const char *key, const char *value)
 		if (!first_time(st, SEEN_PUBLIC_KEY, key))
 			return;
 		read_key(st, key, value, false, p->public_key);
-		if (st->failed)
+		if (st->ini.failed)
 			return;
 		for (size_t i = 0; i + 1 < c->n_peers; i++) {
 			if (sodium_memcmp(c->peers[i].public_key, p->public_key, FLOE_KEY_LEN) == 0) {
@@ -350,7 +276,7 @@ static int handler(void *user, const char *section, const char *key, const char 
 	state_t *st = user;
 
 	(void)section; /* the reader tracked it, with the line */
-	if (st->failed)
+	if (st->ini.failed)
 		return 0;
 	switch (st->section) {
 	case SECTION_INTERFACE:
@@ -363,7 +289,7 @@ static int handler(void *user, const char *section, const char *key, const char 
 		fail(st, "key '%s' outside of [Interface] or [Peer]", key);
 		break;
 	}
-	return st->failed ? 0 : 1;
+	return st->ini.failed ? 0 : 1;
 }
 
 /* What a whole file must have, checked after the last line. */
@@ -372,18 +298,18 @@ static void check_complete(state_t *st)
 	floe_wgconf_t *c = st->conf;
 
 	if (!st->interface_line) {
-		st->line = 1;
+		st->ini.line = 1;
 		fail(st, "no [Interface] section");
 		return;
 	}
 	if (!(c->flags & FLOE_WGCONF_HAS_PRIVATE_KEY)) {
-		st->line = st->interface_line;
+		st->ini.line = st->interface_line;
 		fail(st, "[Interface] has no PrivateKey (or PrivateKeyFile)");
 		return;
 	}
 	for (size_t i = 0; i < c->n_peers; i++) {
 		if (!(c->peers[i].flags & FLOE_WGCONF_HAS_PUBLIC_KEY)) {
-			st->line = c->peers[i].line;
+			st->ini.line = c->peers[i].line;
 			fail(st, "[Peer] has no PublicKey");
 			return;
 		}
@@ -393,10 +319,11 @@ static void check_complete(state_t *st)
 floe_wgconf_t *floe_wgconf_parse(const char *text, size_t len, const char *name,
 				 char *err, size_t err_cap)
 {
-	state_t st = { .name = name ? name : "(config)", .text = text, .len = len,
-		       .err = err, .err_cap = err_cap };
+	state_t st = { .ini = { .name = name ? name : "(config)", .text = text, .len = len,
+				.err = err, .err_cap = err_cap, .on_section = on_section } };
 	int r;
 
+	st.ini.user = &st;
 	if (err && err_cap)
 		err[0] = '\0';
 	st.conf = calloc(1, sizeof(*st.conf));
@@ -405,19 +332,19 @@ floe_wgconf_t *floe_wgconf_parse(const char *text, size_t len, const char *name,
 		return NULL;
 	}
 	if (!text)
-		st.len = 0;
-	r = ini_parse_stream(reader, &st, handler, &st);
-	if (r > 0 && !st.failed) {
+		st.ini.len = 0;
+	r = ini_parse_stream(floe_ini_reader, &st.ini, handler, &st);
+	if (r > 0 && !st.ini.failed) {
 		/* inih's own complaint: a line that is neither header, key nor
 		 * comment. r is that line. */
-		st.line = r;
+		st.ini.line = r;
 		fail(&st, "syntax error (expected [Section] or Key = Value)");
-	} else if (r < 0 && !st.failed) {
+	} else if (r < 0 && !st.ini.failed) {
 		fail(&st, "out of memory");
 	}
-	if (!st.failed)
+	if (!st.ini.failed)
 		check_complete(&st);
-	if (st.failed)
+	if (st.ini.failed)
 		floe_wgconf_destroy(&st.conf);
 	return st.conf;
 }
