@@ -41,14 +41,8 @@
 
 typedef struct floe_conn floe_conn_t;
 
-typedef enum {
-	FLOE_CONN_NEW = 0,
-	FLOE_CONN_CONNECTING, /* gathering / checking; nothing nominated yet */
-	FLOE_CONN_CONNECTED,  /* nominated, first handshake done, traffic flows */
-	FLOE_CONN_IDLE,       /* connected, no data for FLOE_CONN_IDLE_AFTER_S */
-	FLOE_CONN_FAILED,
-	FLOE_CONN_CLOSED,
-} floe_conn_state_t;
+/* floe_conn_state_t (idle: no data for FLOE_CONN_IDLE_AFTER_S) is public:
+ * include/floe/floe.h. */
 
 /* Message types a connection takes and emits (runtime/msg.h's actors range). */
 enum floe_conn_msg_type {

@@ -83,8 +83,13 @@ void node_fill_ice(floe_node_t *self, floe_ice_config_t *ice, floe_ice_turn_serv
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < self->cfg.n_turn && n < FLOE_NODE_MAX_TURN; i++)
-		turn[n++] = self->cfg.turn[i];
+	for (size_t i = 0; i < self->cfg.n_turn && n < FLOE_NODE_MAX_TURN; i++) {
+		const floe_turn_server_t *t = &self->cfg.turn[i];
+
+		turn[n++] = (floe_ice_turn_server_t){
+			.host = t->host, .port = t->port, .username = t->username, .password = t->password,
+		};
+	}
 	/* The portal's relays; libnice takes numeric addresses only. */
 	for (size_t i = 0; i < self->n_relays && n < FLOE_NODE_MAX_TURN; i++) {
 		const floe_signal_relay_t *r = &self->relays[i];

@@ -254,9 +254,54 @@ static uint64_t unix_of_mono_ns(uint64_t mono_ns)
 	return (uint64_t)real.tv_sec > ago_s ? (uint64_t)real.tv_sec - ago_s : 0;
 }
 
-static void fill_info(const node_conn_t *c, floe_node_conn_info_t *o)
+static floe_path_type_t path_type(floe_ice_cand_type_t t)
+{
+	switch (t) {
+	case FLOE_ICE_CAND_HOST:
+		return FLOE_PATH_HOST;
+	case FLOE_ICE_CAND_SRFLX:
+		return FLOE_PATH_SRFLX;
+	case FLOE_ICE_CAND_PRFLX:
+		return FLOE_PATH_PRFLX;
+	case FLOE_ICE_CAND_RELAY:
+		return FLOE_PATH_RELAY;
+	}
+	return FLOE_PATH_HOST;
+}
+
+void node_path_public(const floe_ice_path_t *in, floe_path_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->local_type = path_type(in->local_type);
+	out->remote_type = path_type(in->remote_type);
+	snprintf(out->local_addr, sizeof(out->local_addr), "%s", in->local_addr);
+	snprintf(out->remote_addr, sizeof(out->remote_addr), "%s", in->remote_addr);
+}
+
+const char *floe_path_type_name(floe_path_type_t type)
+{
+	switch (type) {
+	case FLOE_PATH_HOST:
+		return "host";
+	case FLOE_PATH_SRFLX:
+		return "srflx";
+	case FLOE_PATH_PRFLX:
+		return "prflx";
+	case FLOE_PATH_RELAY:
+		return "relay";
+	}
+	return "unknown";
+}
+
+const char *floe_version(void)
+{
+	return FLOE_VERSION_STRING;
+}
+
+static void fill_info(const node_conn_t *c, floe_conn_info_t *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->id = c->tag;
 	snprintf(o->cid, sizeof(o->cid), "%.63s", c->label);
 	snprintf(o->client_id, sizeof(o->client_id), "%s", c->client_id);
 	if (c->has_peer)
@@ -265,15 +310,16 @@ static void fill_info(const node_conn_t *c, floe_node_conn_info_t *o)
 		inet_ntop(AF_INET, c->tun_v4, o->tunnel_ipv4, sizeof(o->tunnel_ipv4));
 	if (c->has_v6)
 		inet_ntop(AF_INET6, c->tun_v6, o->tunnel_ipv6, sizeof(o->tunnel_ipv6));
-	o->state = (int)floe_conn_state(c->conn);
+	o->state = floe_conn_state(c->conn);
 	o->has_path = c->has_path;
-	o->path = c->path;
+	if (c->has_path)
+		node_path_public(&c->path, &o->path);
 	o->last_handshake_unix_s = unix_of_mono_ns(floe_conn_last_handshake_ns(c->conn));
 	floe_conn_counters(c->conn, &o->counters);
 }
 
-int floe_node_snapshot(floe_node_t *self, floe_node_conn_info_t *out, size_t cap, size_t *n,
-		       floe_counters_snapshot_t *totals)
+int floe_node_show(floe_node_t *self, floe_conn_info_t *out, size_t cap, size_t *n,
+		   floe_counters_snapshot_t *totals)
 {
 	floe_counters_snapshot_t own, each;
 	size_t filled = 0;
@@ -306,11 +352,13 @@ int floe_node_snapshot(floe_node_t *self, floe_node_conn_info_t *out, size_t cap
 	return 0;
 }
 
-void floe_node_counters(floe_node_t *self, floe_counters_snapshot_t *out)
+int floe_node_counters(floe_node_t *self, floe_counters_snapshot_t *out)
 {
-	memset(out, 0, sizeof(*out));
-	if (self)
-		floe_node_snapshot(self, NULL, 0, NULL, out);
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!self || !out)
+		return -EINVAL;
+	return floe_node_show(self, NULL, 0, NULL, out);
 }
 
 size_t floe_node_connections(floe_node_t *self, size_t *connected)

@@ -33,7 +33,7 @@ enum node_limits {
 	NODE_LABEL_BYTES = 72,                /* "flow-" + a resource id */
 };
 
-/* One connection of the table. Fields read by floe_node_snapshot() from
+/* One connection of the table. Fields read by floe_node_show() from
  * other threads (cid, client_id, peer key, tunnel IPs, path, conn) are
  * written under floe_node.table_lock. */
 typedef struct node_conn {
@@ -86,7 +86,7 @@ struct floe_node {
 	floe_mailbox_t *dev_out;
 
 	/* The table: written by the node thread under table_lock, read under
-	 * it by floe_node_snapshot() and friends. Nothing calls out while
+	 * it by floe_node_show() and friends. Nothing calls out while
 	 * holding it. closed holds the final counters of reaped connections. */
 	pthread_mutex_t table_lock;
 	node_conn_t **conns;
@@ -114,6 +114,8 @@ struct floe_node {
 };
 
 uint64_t node_now_ms(void);
+/* node_api.c: an agent's path as the public struct. */
+void node_path_public(const floe_ice_path_t *in, floe_path_t *out);
 /* node.c: the actor function (floe_actor_fn). */
 int node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args);
 

@@ -19,10 +19,8 @@
 
 #include <stdbool.h>
 
-typedef enum {
-	FLOE_ROLE_CLIENT = 0,
-	FLOE_ROLE_GATEWAY = 1,
-} floe_role_t;
+/* floe_role_t is public: include/floe/floe.h. */
+#include <floe/floe.h>
 
 typedef enum {
 	FLOE_POLICY_SEND = 0, /* hand to WireGuard / the path now */

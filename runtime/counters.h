@@ -16,40 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <floe/floe.h>
+
 #include "runtime/common.h"
 
-/* The counter names of the design brief, in this order; names via floe_counter_name(). */
-typedef enum {
-	FLOE_COUNTER_TUN_RX_PACKETS = 0,
-	FLOE_COUNTER_TUN_TX_PACKETS,
-	FLOE_COUNTER_ICE_BUFFERED_PACKETS,
-	FLOE_COUNTER_ICE_BUFFER_OVERFLOW_DROPS,
-	FLOE_COUNTER_DROPPED_NOT_NOMINATED,
-	FLOE_COUNTER_DROPPED_UNKNOWN_DESTINATION,
-	FLOE_COUNTER_HANDSHAKE_INITIATIONS_SENT,
-	FLOE_COUNTER_HANDSHAKE_INITIATIONS_RECEIVED,
-	FLOE_COUNTER_HANDSHAKE_RESPONSES_SENT,
-	FLOE_COUNTER_HANDSHAKES_COMPLETED,
-	FLOE_COUNTER_COOKIE_REPLIES_SENT,
-	FLOE_COUNTER_DECRYPT_ERRORS,
-	FLOE_COUNTER_REPLAY_DROPS,
-	FLOE_COUNTER_MAILBOX_DROPS,
-	FLOE_COUNTER_ACL_DROPS,
-	FLOE_COUNTER_TX_BYTES,
-	FLOE_COUNTER_RX_BYTES,
-	FLOE_COUNTER_TX_PACKETS,
-	FLOE_COUNTER_RX_PACKETS,
-	FLOE_COUNTER_COUNT, /* not a counter: the number of them */
-} floe_counter_t;
+/* floe_counter_t (the counter names of the design brief, in order) and
+ * floe_counters_snapshot_t are public: include/floe/floe.h. */
 
 typedef struct floe_counters {
 	_Atomic uint64_t v[FLOE_COUNTER_COUNT];
 } floe_counters_t;
-
-/* A plain copy, taken by any thread. */
-typedef struct {
-	uint64_t v[FLOE_COUNTER_COUNT];
-} floe_counters_snapshot_t;
 
 /* All zero. NULL on ENOMEM. */
 FLOE_EXPORT floe_counters_t *floe_counters_new(void);

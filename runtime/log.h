@@ -37,15 +37,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <floe/floe.h>
+
 #include "runtime/common.h"
 
-typedef enum {
-	FLOE_LOG_DEBUG = 0,
-	FLOE_LOG_INFO = 1,
-	FLOE_LOG_WARNING = 2,
-	FLOE_LOG_ERROR = 3,
-	FLOE_LOG_OFF = 4,
-} floe_log_level_t;
+/* floe_log_level_t, floe_log_sink_fn and the level/sink setters are public:
+ * include/floe/floe.h. */
 
 enum floe_log_limits {
 	/* Longer lines are truncated, still valid JSON. Equal to PIPE_BUF, so
@@ -84,11 +81,10 @@ typedef struct {
 #define FLOE_F_END        ((floe_log_field_t){ .key = NULL, .type = FLOE_LOG_FIELD_END })
 
 /*
- * Sink: receives one complete line, including the trailing '\n', at most
+ * Sink (floe_log_sink_fn, floe.h): receives one complete line, including the trailing '\n', at most
  * FLOE_LOG_LINE_MAX_BYTES long. It runs under the logger's lock, so lines
  * reach it one at a time; it must not log itself (that would deadlock).
  */
-typedef void (floe_log_sink_fn)(void *user, const char *line, size_t len);
 
 /* The threshold; read with one relaxed load by the macros. Before the level
  * is known it holds FLOE_LOG_THRESHOLD_UNSET_, which lets the first call

@@ -17,13 +17,13 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "actors/node.h"
+#include <floe/floe.h>
+
 #include "daemons/common/control.h"
 #include "daemons/common/metrics.h"
 #include "daemons/common/nodeconf.h"
 #include "runtime/log.h"
 #include "transport/net/udp.h"
-#include "transport/wg/key.h"
 
 #define LOG_TARGET "floe::daemon"
 
@@ -36,22 +36,22 @@ typedef struct {
 	uint8_t public_key[FLOE_KEY_LEN];
 } daemon_t;
 
-static floe_control_path_t path_type(floe_ice_cand_type_t t)
+static floe_control_path_t path_type(floe_path_type_t t)
 {
 	switch (t) {
-	case FLOE_ICE_CAND_HOST:
+	case FLOE_PATH_HOST:
 		return FLOE_CONTROL_PATH_HOST;
-	case FLOE_ICE_CAND_SRFLX:
+	case FLOE_PATH_SRFLX:
 		return FLOE_CONTROL_PATH_SRFLX;
-	case FLOE_ICE_CAND_PRFLX:
+	case FLOE_PATH_PRFLX:
 		return FLOE_CONTROL_PATH_PRFLX;
-	case FLOE_ICE_CAND_RELAY:
+	case FLOE_PATH_RELAY:
 		return FLOE_CONTROL_PATH_RELAY;
 	}
 	return FLOE_CONTROL_PATH_NONE;
 }
 
-static void convert(const floe_node_conn_info_t *in, floe_control_conn_t *out, uint64_t now_s)
+static void convert(const floe_conn_info_t *in, floe_control_conn_t *out, uint64_t now_s)
 {
 	socklen_t len;
 
@@ -62,7 +62,7 @@ static void convert(const floe_node_conn_info_t *in, floe_control_conn_t *out, u
 	out->has_tunnel_v4 = in->tunnel_ipv4[0] && inet_pton(AF_INET, in->tunnel_ipv4, out->tunnel_v4) == 1;
 	out->has_tunnel_v6 = in->tunnel_ipv6[0] && inet_pton(AF_INET6, in->tunnel_ipv6, out->tunnel_v6) == 1;
 	/* floe_conn_state_t and floe_control_state_t list the same states in order. */
-	out->state = in->state >= FLOE_CONTROL_STATE_NEW && in->state <= FLOE_CONTROL_STATE_CLOSED
+	out->state = (int)in->state >= (int)FLOE_CONTROL_STATE_NEW && (int)in->state <= (int)FLOE_CONTROL_STATE_CLOSED
 			     ? (floe_control_state_t)in->state
 			     : FLOE_CONTROL_STATE_FAILED;
 	if (in->has_path) {
@@ -82,7 +82,7 @@ static void convert(const floe_node_conn_info_t *in, floe_control_conn_t *out, u
 static int snapshot(void *user, floe_control_snapshot_t *snap)
 {
 	daemon_t *d = user;
-	floe_node_conn_info_t *infos = NULL;
+	floe_conn_info_t *infos = NULL;
 	floe_counters_snapshot_t totals;
 	size_t cap, n = 0, connected = 0;
 	uint64_t now_s = (uint64_t)time(NULL);
@@ -97,7 +97,7 @@ static int snapshot(void *user, floe_control_snapshot_t *snap)
 	infos = calloc(cap, sizeof(*infos));
 	if (!infos)
 		return -ENOMEM;
-	r = floe_node_snapshot(d->node, infos, cap, &n, &totals);
+	r = floe_node_show(d->node, infos, cap, &n, &totals);
 	if (r < 0)
 		goto out;
 	/* The renderers add the connections to snap->node for totals: give

@@ -14,7 +14,7 @@
 #ifndef FLOE_DAEMONS_DAEMON_H
 #define FLOE_DAEMONS_DAEMON_H
 
-#include "actors/policy.h"
+#include <floe/floe.h>
 
 enum floe_daemon_limits {
 	FLOE_DAEMON_POLL_MS = 1000, /* nothing is deadline-driven here; signals and control wake us */

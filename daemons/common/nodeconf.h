@@ -23,7 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/node.h"
+#include <floe/floe.h>
+
 #include "daemons/common/control.h"
 
 enum floe_nodeconf_limits {

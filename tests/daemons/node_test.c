@@ -268,7 +268,7 @@ TestSuite(node, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(node, flow_burst_reply_drops_snapshot_revoke_reconnect)
 {
-	floe_node_conn_info_t info[4];
+	floe_conn_info_t info[4];
 	floe_counters_snapshot_t before, after;
 	char src[INET_ADDRSTRLEN];
 	char first_cid[64];
@@ -311,7 +311,7 @@ Test(node, flow_burst_reply_drops_snapshot_revoke_reconnect)
 	cr_assert_geq(counter(H.cl, FLOE_COUNTER_HANDSHAKE_INITIATIONS_SENT), 1);
 
 	/* Snapshot: one connection each, connected on a loopback path. */
-	cr_assert_eq(floe_node_snapshot(H.gw, info, 4, &n, &after), 0);
+	cr_assert_eq(floe_node_show(H.gw, info, 4, &n, &after), 0);
 	cr_assert_eq(n, 1);
 	cr_assert_str_eq(info[0].client_id, "alice");
 	cr_assert_str_eq(info[0].tunnel_ipv4, "100.64.0.2");
@@ -327,7 +327,7 @@ Test(node, flow_burst_reply_drops_snapshot_revoke_reconnect)
 
 		floe_key_to_base64(cl_b64, H.cl_pub);
 		cr_assert_str_eq(info[0].peer_public_key, cl_b64);
-		cr_assert_eq(floe_node_snapshot(H.cl, info, 4, &n, NULL), 0);
+		cr_assert_eq(floe_node_show(H.cl, info, 4, &n, NULL), 0);
 		cr_assert_eq(n, 1);
 		floe_key_to_base64(gw_b64, H.gw_pub);
 		cr_assert_str_eq(info[0].peer_public_key, gw_b64);
@@ -353,7 +353,7 @@ Test(node, flow_burst_reply_drops_snapshot_revoke_reconnect)
 	 * their connection, and traffic flows on the new one. */
 	reload(true);
 	cr_assert(reach_gateway(900, WAIT_MS), "the client re-connected");
-	cr_assert_eq(floe_node_snapshot(H.gw, info, 4, &n, &after), 0);
+	cr_assert_eq(floe_node_show(H.gw, info, 4, &n, &after), 0);
 	cr_assert_eq(n, 1, "the new connection replaced the old one");
 	cr_assert_str_neq(info[0].cid, first_cid);
 	cr_assert_eq(floe_node_connections(H.cl, NULL), 1);
@@ -390,7 +390,7 @@ Test(node_config, bad_configuration_and_arguments)
 	cr_assert_str_eq(err, "role must be client or gateway");
 	cr_assert_eq(floe_node_device_write(NULL, buf, 1), -EINVAL);
 	cr_assert_eq(floe_node_device_read(NULL, buf, sizeof(buf), 0), -EINVAL);
-	cr_assert_eq(floe_node_snapshot(NULL, NULL, 0, NULL, NULL), -EINVAL);
+	cr_assert_eq(floe_node_show(NULL, NULL, 0, NULL, NULL), -EINVAL);
 	cr_assert_not(floe_node_portal_connected(NULL));
 	floe_node_destroy(NULL);
 }

@@ -11,11 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <floe/floe.h>
+
 #include "runtime/common.h"
 
-enum floe_key_limits {
-	FLOE_KEY_LEN = 32,
-	FLOE_KEY_B64_LEN = 44, /* without the terminating NUL */
+/* FLOE_KEY_LEN (32) and FLOE_KEY_B64_LEN (44) are public: include/floe/floe.h. */
+enum floe_key_file_limits {
 	/* A key file holds 44 chars plus whitespace; anything longer is not a
 	 * key file, and reading stops there rather than slurping a big file. */
 	FLOE_KEY_FILE_MAX_BYTES = 256,
