@@ -34,7 +34,7 @@ void node_table_unlock(floe_node_t *self)
 
 /* ---- the connection table (node thread) ---- */
 
-static node_conn_t *by_tag(floe_node_t *self, uint64_t tag)
+node_conn_t *node_conn_by_tag(floe_node_t *self, uint64_t tag)
 {
 	for (size_t i = 0; i < self->n_conns; i++) {
 		if (self->conns[i]->tag == tag)
@@ -188,7 +188,9 @@ void node_conn_reap(floe_node_t *self, node_conn_t *c, const char *why)
 
 	floe_log(FLOE_LOG_INFO, NODE_LOG, "Connection closed", FLOE_F_STR("cid", c->label),
 		 FLOE_F_STR("client_id", c->client_id[0] ? c->client_id : NULL), FLOE_F_STR("reason", why));
-	if (self->cfg.role == FLOE_ROLE_CLIENT)
+	/* The last event of this id: the application forgets it now. */
+	node_event_emit(self, FLOE_EVENT_CLOSED, c, why);
+	if (self->cfg.role == FLOE_ROLE_CLIENT && !self->app_signal)
 		node_flow_forget(self, c);
 	else
 		floe_allowedips_remove_owner(self->routes, c);
@@ -248,7 +250,9 @@ static void route_device_packet(floe_node_t *self, floe_msg_t **m_p)
 		drop_unknown(self, AF_UNSPEC, NULL);
 		goto drop;
 	}
-	if (self->cfg.role == FLOE_ROLE_GATEWAY) {
+	/* A gateway, or any node without a portal (WireGuard's AllowedIPs):
+	 * the routes' owners are connections. */
+	if (self->cfg.role == FLOE_ROLE_GATEWAY || self->app_signal) {
 		c = floe_allowedips_lookup(self->routes, family, dst);
 	} else {
 		node_resource_t *res = floe_allowedips_lookup(self->routes, family, dst);
@@ -278,13 +282,35 @@ static void device_out(floe_node_t *self, floe_msg_t **m_p)
 	}
 	if (floe_mailbox_send(self->to_dev, m_p) == -EAGAIN)
 		floe_counters_inc(&self->counters, FLOE_COUNTER_MAILBOX_DROPS);
+	else
+		node_device_signal(self);
+}
+
+/* Without a portal, WireGuard's rule: a peer's packet must come from one of
+ * its allowed IPs, i.e. route back to the same connection. */
+static bool source_allowed(floe_node_t *self, node_conn_t *c, floe_msg_t *m)
+{
+	const uint8_t *src;
+	int family;
+
+	if (floe_ip_packet_src(floe_msg_data(m), floe_msg_len(m), &family, &src) < 0)
+		return false;
+	return floe_allowedips_lookup(self->routes, family, src) == c;
 }
 
 /* A decrypted packet from a connection. A gateway lets it out only if the
  * client's grants allow it and it comes from the client's tunnel address. */
 static void deliver(floe_node_t *self, node_conn_t *c, floe_msg_t **m_p)
 {
-	if (self->cfg.role == FLOE_ROLE_GATEWAY) {
+	if (self->app_signal) {
+		if (!source_allowed(self, c, *m_p)) {
+			floe_counters_inc(&self->counters, FLOE_COUNTER_ACL_DROPS);
+			floe_log_ratelimited(FLOE_LOG_DEBUG, NODE_LOG, "Packet from outside the peer's allowed IPs",
+					     FLOE_F_STR("cid", c->label));
+			floe_msg_destroy(m_p);
+			return;
+		}
+	} else if (self->cfg.role == FLOE_ROLE_GATEWAY) {
 		floe_acl_verdict_t v = floe_acl_check(self->acl, c->client_id, c->has_v4 ? c->tun_v4 : NULL,
 						      c->has_v6 ? c->tun_v6 : NULL, floe_msg_data(*m_p),
 						      floe_msg_len(*m_p), (int64_t)time(NULL));
@@ -336,11 +362,16 @@ static void handle_conn_event(floe_node_t *self, node_conn_t *c, floe_msg_t **m_
 		return;
 	case FLOE_CONN_EV_LOCAL_CANDIDATE:
 		text = floe_conn_msg_text(m);
-		if (text)
+		if (text && self->app_signal)
+			node_event_emit(self, FLOE_EVENT_LOCAL_CANDIDATE, c, text);
+		else if (text)
 			node_flow_local_candidate(self, c, text);
 		break;
 	case FLOE_CONN_EV_GATHERING_DONE:
-		node_flow_gathering_done(self, c);
+		if (self->app_signal)
+			node_event_emit(self, FLOE_EVENT_GATHERING_DONE, c, NULL);
+		else
+			node_flow_gathering_done(self, c);
 		break;
 	case FLOE_CONN_EV_NOMINATED:
 		if (floe_msg_len(m) == sizeof(floe_ice_path_t)) {
@@ -350,17 +381,20 @@ static void handle_conn_event(floe_node_t *self, node_conn_t *c, floe_msg_t **m_
 			c->path.remote_addr[sizeof(c->path.remote_addr) - 1] = 0;
 			c->has_path = true;
 			node_table_unlock(self);
+			node_event_path(self, c);
 		}
 		break;
 	case FLOE_CONN_EV_ESTABLISHED:
 		floe_log(FLOE_LOG_INFO, NODE_LOG, "Connection established", FLOE_F_STR("cid", c->label),
 			 FLOE_F_STR("client_id", c->client_id[0] ? c->client_id : NULL));
+		node_event_emit(self, FLOE_EVENT_ESTABLISHED, c, NULL);
 		break;
 	case FLOE_CONN_EV_FAILED: {
 		char why[128];
 
 		text = floe_conn_msg_text(m);
 		snprintf(why, sizeof(why), "failed: %s", text ? text : "?");
+		node_event_emit(self, FLOE_EVENT_FAILED, c, text ? text : "?");
 		node_conn_reap(self, c, why);
 		break;
 	}
@@ -396,7 +430,7 @@ static bool handle_mailbox(floe_node_t *self)
 		} else if (type == FLOE_MSG_TUN_PACKET) {
 			route_device_packet(self, m_p);
 		} else {
-			node_conn_t *c = by_tag(self, floe_msg_arg(*m_p));
+			node_conn_t *c = node_conn_by_tag(self, floe_msg_arg(*m_p));
 
 			/* Events queued by a connection reaped since are stale. */
 			if (c)
@@ -466,6 +500,7 @@ static void node_teardown(floe_node_t *self)
 	floe_allowedips_destroy(&self->routes);
 	floe_mailbox_sender_destroy(&self->to_dev);
 	atomic_store(&self->portal_up, false);
+	node_signal_close(self);
 }
 
 int node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args)
@@ -484,6 +519,8 @@ int node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args)
 		goto fail;
 	if (self->cfg.device == FLOE_NODE_DEVICE_TUN && (rc = setup_tun(self)) < 0)
 		goto fail;
+	if (self->app_signal)
+		goto ready;
 	self->portal = floe_portal_client_new(self->zmq_portal_ctx, self->cfg.portal_endpoint,
 					      self->cfg.portal_public_key, self->private_key,
 					      self->cfg.role == FLOE_ROLE_CLIENT ? FLOE_SIGNAL_ROLE_CLIENT
@@ -494,15 +531,18 @@ int node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args)
 		snprintf(self->err, sizeof(self->err), "portal %s: %s", self->cfg.portal_endpoint, strerror(-rc));
 		goto fail;
 	}
+ready:
 	floe_log(FLOE_LOG_INFO, NODE_LOG, "Node started", FLOE_F_STR("role", floe_role_name(self->cfg.role)),
 		 FLOE_F_STR("portal", self->cfg.portal_endpoint));
 	floe_actor_ready(actor);
 	for (;;) {
-		zmq_pollitem_t items[3];
-		int n = 0, portal_i = -1, tun_i = -1;
+		zmq_pollitem_t items[4];
+		int n = 0, portal_i = -1, tun_i = -1, cmd_i;
 		uint64_t now = node_now_ms();
 
 		floe_mailbox_pollitem(mailbox, &items[n++]);
+		items[n] = (zmq_pollitem_t){ .fd = self->cmd_fd, .events = ZMQ_POLLIN };
+		cmd_i = n++;
 		if (floe_portal_client_pollitem(self->portal, &items[n]) == 0)
 			portal_i = n++;
 		if (self->tun) {
@@ -513,12 +553,15 @@ int node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args)
 			break;
 		if ((items[0].revents & ZMQ_POLLIN) && handle_mailbox(self))
 			break;
+		if (items[cmd_i].revents & ZMQ_POLLIN)
+			node_signal_handle(self);
 		if (portal_i >= 0 && (items[portal_i].revents & ZMQ_POLLIN))
 			node_flow_handle_portal(self);
 		if (tun_i >= 0 && (items[tun_i].revents & ZMQ_POLLIN))
 			read_tun(self);
 		now = node_now_ms();
-		node_flow_tick(self, now);
+		if (self->portal)
+			node_flow_tick(self, now);
 		if (self->acl && now >= self->next_acl_ms) {
 			floe_acl_expire(self->acl, (int64_t)time(NULL), NULL, NULL);
 			self->next_acl_ms = now + NODE_ACL_TICK_MS;

@@ -1,6 +1,7 @@
 /*
  * The owner's side of the node: start and stop, the userspace device's
- * two ends, and the snapshot read from any thread under table_lock.
+ * two ends (and its pollable fd), and the snapshot read from any thread
+ * under table_lock.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "actors/node_priv.h"
 #include "runtime/log.h"
@@ -96,8 +99,9 @@ static const char *config_error(const floe_node_config_t *cfg)
 		return "no configuration";
 	if (cfg->role != FLOE_ROLE_CLIENT && cfg->role != FLOE_ROLE_GATEWAY)
 		return "role must be client or gateway";
-	if (!cfg->portal_endpoint || !cfg->portal_endpoint[0])
-		return "no portal endpoint";
+	/* NULL: the application signals; "" is a mistake, not that. */
+	if (cfg->portal_endpoint && !cfg->portal_endpoint[0])
+		return "empty portal endpoint (NULL: signalling by the application)";
 	if (cfg->device != FLOE_NODE_DEVICE_TUN && cfg->device != FLOE_NODE_DEVICE_USERSPACE)
 		return "unknown device kind";
 	if (cfg->n_turn > FLOE_NODE_MAX_TURN)
@@ -131,6 +135,12 @@ floe_node_t *floe_node_new(const floe_node_config_t *cfg, char *err, size_t err_
 	}
 	pthread_mutex_init(&self->table_lock, NULL);
 	floe_counters_init(&self->counters);
+	self->dev_fd = self->cmd_fd = -1;
+	self->app_signal = !cfg->portal_endpoint;
+	if (node_events_init(&self->events) < 0 || node_signal_init(self) < 0) {
+		bad = "cannot create the event queue";
+		goto fail;
+	}
 	if (!copy_config(self, cfg)) {
 		bad = "out of memory";
 		goto fail;
@@ -143,9 +153,14 @@ floe_node_t *floe_node_new(const floe_node_config_t *cfg, char *err, size_t err_
 		bad = "cannot create the runtime (context, pool, WireGuard device)";
 		goto fail;
 	}
-	if (cfg->device == FLOE_NODE_DEVICE_USERSPACE && !(self->dev_out = floe_mailbox_new(self->ctx))) {
-		bad = "cannot create the device queue";
-		goto fail;
+	if (cfg->device == FLOE_NODE_DEVICE_USERSPACE) {
+		self->dev_out = floe_mailbox_new(self->ctx);
+		self->dev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		atomic_store(&self->dev_armed, true);
+		if (!self->dev_out || self->dev_fd < 0) {
+			bad = "cannot create the device queue";
+			goto fail;
+		}
 	}
 	self->actor = floe_actor_new(self->ctx, node_run, self, &opts);
 	if (!self->actor) {
@@ -181,6 +196,10 @@ void floe_node_destroy(floe_node_t **self_p)
 		zmq_ctx_term(self->zmq_portal_ctx);
 	free_config(self);
 	free(self->conns);
+	node_signal_fini(self);
+	node_events_fini(&self->events);
+	if (self->dev_fd >= 0)
+		close(self->dev_fd);
 	pthread_mutex_destroy(&self->table_lock);
 	sodium_memzero(self, sizeof(*self));
 	free(self);
@@ -192,9 +211,11 @@ int floe_node_device_write(floe_node_t *self, const uint8_t *pkt, size_t len)
 	floe_msg_t *m;
 	int rc;
 
-	if (!self || !pkt || !len || self->cfg.device != FLOE_NODE_DEVICE_USERSPACE)
+	if (!self || !pkt || !len)
 		return -EINVAL;
-	if (len > FLOE_WG_MAX_PACKET_LEN)
+	if (self->cfg.device != FLOE_NODE_DEVICE_USERSPACE)
+		return -EOPNOTSUPP;
+	if (len > FLOE_NODE_MAX_PACKET_BYTES)
 		return -EMSGSIZE;
 	/* Created on the first write, on the one writer thread (a ZeroMQ
 	 * socket belongs to the thread that uses it). */
@@ -225,9 +246,23 @@ ssize_t floe_node_device_read(floe_node_t *self, uint8_t *buf, size_t cap, int t
 	size_t len;
 	int rc;
 
-	if (!self || !buf || !self->dev_out)
+	if (!self || !buf)
 		return -EINVAL;
+	if (!self->dev_out)
+		return -EOPNOTSUPP;
 	rc = floe_mailbox_recv(self->dev_out, &m, timeout_ms);
+	if (rc == -EAGAIN) {
+		/*
+		 * Empty: arm the fd before draining it, then look once more. A
+		 * packet queued before the node saw dev_armed is found by this
+		 * second look; one queued after makes the node write the fd.
+		 */
+		uint64_t v;
+
+		atomic_store(&self->dev_armed, true);
+		(void)!read(self->dev_fd, &v, sizeof(v));
+		rc = floe_mailbox_recv(self->dev_out, &m, 0);
+	}
 	if (rc < 0)
 		return rc;
 	len = floe_msg_len(m);
@@ -238,6 +273,39 @@ ssize_t floe_node_device_read(floe_node_t *self, uint8_t *buf, size_t cap, int t
 	memcpy(buf, floe_msg_data(m), len);
 	floe_msg_destroy(&m);
 	return (ssize_t)len;
+}
+
+int floe_node_device_fd(floe_node_t *self)
+{
+	if (!self)
+		return -EINVAL;
+	return self->dev_fd >= 0 ? self->dev_fd : -EOPNOTSUPP;
+}
+
+void node_device_signal(floe_node_t *self)
+{
+	uint64_t one = 1;
+
+	/* One write per emptying by the reader, not one per packet. */
+	if (atomic_exchange(&self->dev_armed, false))
+		(void)!write(self->dev_fd, &one, sizeof(one));
+}
+
+int floe_node_tun_name(floe_node_t *self, char *buf, size_t cap)
+{
+	const char *name;
+
+	if (!self || !buf)
+		return -EINVAL;
+	/* The node thread created the TUN before floe_node_new returned and
+	 * keeps it until destroy: reading its name here is safe. */
+	if (self->cfg.device != FLOE_NODE_DEVICE_TUN || !self->tun)
+		return -EOPNOTSUPP;
+	name = floe_tun_name(self->tun);
+	if (strlen(name) >= cap)
+		return -ENAMETOOLONG;
+	memcpy(buf, name, strlen(name) + 1);
+	return 0;
 }
 
 static uint64_t unix_of_mono_ns(uint64_t mono_ns)

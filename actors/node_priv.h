@@ -57,6 +57,40 @@ typedef struct node_conn {
 	bool gathering_done;
 } node_conn_t;
 
+/* node_events.c: the application's event queue. lock protects ring, head,
+ * n and drops; fd is readable exactly while n > 0. */
+typedef struct {
+	pthread_mutex_t lock;
+	floe_event_t *ring;                 /* FLOE_NODE_EVENT_QUEUE_MAX */
+	size_t head, n;
+	uint64_t drops;
+	int fd;                             /* eventfd */
+	bool ready;
+} node_events_t;
+
+/* node_signal.c: one call of the application, handed to the node thread.
+ * The caller waits for done, so the pointers stay valid while the node
+ * thread uses them. */
+typedef enum {
+	NODE_CMD_PEER_ADD = 0,
+	NODE_CMD_REMOTE_CREDENTIALS,
+	NODE_CMD_REMOTE_CANDIDATE,
+	NODE_CMD_REMOTE_GATHERING_DONE,
+	NODE_CMD_PEER_REMOVE,
+} node_cmd_type_t;
+
+typedef struct node_cmd {
+	node_cmd_type_t type;
+	uint64_t id;                        /* in: the connection; out (add): the new one */
+	const floe_peer_config_t *peer;
+	floe_cidr_t allowed[FLOE_PEER_MAX_ALLOWED_IPS];
+	size_t n_allowed;
+	const char *a, *b;                  /* ufrag and pwd, or a candidate line */
+	int result;
+	bool done;
+	struct node_cmd *next;
+} node_cmd_t;
+
 /* Client: one resource from the portal and the connection serving it. */
 typedef struct {
 	char id[FLOE_SIGNAL_ID_CAP];
@@ -84,6 +118,20 @@ struct floe_node {
 	floe_mailbox_sender_t *dev_in;
 	_Atomic uint64_t dev_in_drops;
 	floe_mailbox_t *dev_out;
+	/* floe_node_device_fd(): written by the node thread after a packet to
+	 * dev_out when dev_armed (the reader set it on its last -EAGAIN). */
+	int dev_fd;
+	_Atomic bool dev_armed;
+	/* Without a portal the application signals (node_signal.c). */
+	bool app_signal;
+	node_events_t events;
+	/* Application calls waiting for the node thread: cmd_lock protects the
+	 * list, closed and each command's result/done; cmd_fd wakes the node. */
+	pthread_mutex_t cmd_lock;
+	pthread_cond_t cmd_cond;
+	node_cmd_t *cmd_head, *cmd_tail;
+	bool cmd_closed;
+	int cmd_fd;
 
 	/* The table: written by the node thread under table_lock, read under
 	 * it by floe_node_show() and friends. Nothing calls out while
@@ -111,6 +159,7 @@ struct floe_node {
 	char err[256];                      /* why the actor failed to start */
 	/* Large signalling messages, kept off the 256 KiB actor stack. */
 	floe_signal_msg_t sig_in, sig_out;
+	floe_event_t ev_scratch;
 };
 
 uint64_t node_now_ms(void);
@@ -130,6 +179,25 @@ void node_conn_send(floe_node_t *self, node_conn_t *c, floe_msg_t *m);
 void node_table_lock(floe_node_t *self);
 void node_table_unlock(floe_node_t *self);
 void node_fill_ice(floe_node_t *self, floe_ice_config_t *ice, floe_ice_turn_server_t *turn);
+
+node_conn_t *node_conn_by_tag(floe_node_t *self, uint64_t tag);
+
+/* node_events.c (node thread, except init/fini on the owner's). */
+int node_events_init(node_events_t *ev);
+void node_events_fini(node_events_t *ev);
+void node_event_emit(floe_node_t *self, floe_event_type_t type, const node_conn_t *c, const char *text);
+void node_event_path(floe_node_t *self, const node_conn_t *c);
+void node_event_credentials(floe_node_t *self, const node_conn_t *c);
+
+/* node_signal.c. init/fini on the owner's thread; the rest on the node's. */
+int node_signal_init(floe_node_t *self);
+void node_signal_fini(floe_node_t *self);
+/* Runs the waiting application calls (cmd_fd was readable). */
+void node_signal_handle(floe_node_t *self);
+/* The node thread is stopping: every waiting and later call gets -ESHUTDOWN. */
+void node_signal_close(floe_node_t *self);
+/* A device packet for the application: wakes floe_node_device_fd(). */
+void node_device_signal(floe_node_t *self);
 
 /* node_flow.c: the portal session. */
 void node_flow_handle_portal(floe_node_t *self);
