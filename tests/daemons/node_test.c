@@ -264,6 +264,38 @@ static bool reach_gateway(uint32_t seq, int timeout_ms)
 	return false;
 }
 
+/*
+ * A portal node's events (floe.h): the first connection was established
+ * on a path and closed when replaced; the new one established, under its
+ * id; the portal carried the ICE credentials and candidates, so no LOCAL_*
+ * event reached the application.
+ */
+static void gateway_events_tell_the_story(const char *old_cid, const char *new_cid, uint64_t new_id)
+{
+	bool old_path = false, old_up = false, old_closed = false, new_up = false;
+	uint64_t end = mono_ms() + WAIT_MS;
+	floe_event_t ev;
+
+	while (!(old_path && old_up && old_closed && new_up) && mono_ms() < end) {
+		if (floe_node_event_next(H.gw, &ev) == -EAGAIN) {
+			usleep(10000);
+			continue;
+		}
+		cr_assert(ev.type >= FLOE_EVENT_PATH, "a LOCAL_* event on a portal node (%d)", (int)ev.type);
+		if (!strcmp(ev.cid, old_cid)) {
+			old_path |= ev.type == FLOE_EVENT_PATH;
+			old_up |= ev.type == FLOE_EVENT_ESTABLISHED;
+			old_closed |= ev.type == FLOE_EVENT_CLOSED;
+		} else if (!strcmp(ev.cid, new_cid) && ev.type == FLOE_EVENT_ESTABLISHED) {
+			cr_assert_eq(ev.conn_id, new_id);
+			new_up = true;
+		}
+	}
+	cr_assert(old_path && old_up && old_closed && new_up, "path %d up %d closed %d new %d", old_path,
+		  old_up, old_closed, new_up);
+	cr_assert_eq(floe_node_event_drops(H.gw), 0);
+}
+
 TestSuite(node, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(node, flow_burst_reply_drops_snapshot_revoke_reconnect)
@@ -357,6 +389,7 @@ Test(node, flow_burst_reply_drops_snapshot_revoke_reconnect)
 	cr_assert_eq(n, 1, "the new connection replaced the old one");
 	cr_assert_str_neq(info[0].cid, first_cid);
 	cr_assert_eq(floe_node_connections(H.cl, NULL), 1);
+	gateway_events_tell_the_story(first_cid, info[0].cid, info[0].id);
 	/* Totals keep the replaced connection's counters. */
 	for (int id = 0; id < FLOE_COUNTER_COUNT; id++)
 		cr_assert_geq(after.v[id], before.v[id], "%s went down", floe_counter_name(id));
@@ -431,6 +464,11 @@ Test(node_config, tun_device_addresses_and_routes)
 	cr_assert_eq(system("ip -4 route show dev node-tun0 | grep -q 100.64.0.0/10"), 0);
 	cr_assert_not(floe_node_portal_connected(n));
 	cr_assert_eq(floe_node_device_write(n, (const uint8_t *)"x", 1), -EOPNOTSUPP, "no userspace device");
+	cr_assert_eq(floe_node_device_read(n, (uint8_t *)err, sizeof(err), 0), -EOPNOTSUPP);
+	cr_assert_eq(floe_node_device_fd(n), -EOPNOTSUPP);
+	cr_assert_eq(floe_node_tun_name(n, err, sizeof(err)), 0);
+	cr_assert_str_eq(err, "node-tun0");
+	cr_assert_eq(floe_node_tun_name(n, err, 4), -ENAMETOOLONG);
 	floe_node_destroy(&n);
 	cr_assert_null(n);
 	cr_assert_neq(system("ip link show node-tun0 >/dev/null 2>&1"), 0, "the interface went with the node");
