@@ -40,7 +40,17 @@ for r in "${REQUIRED[@]}"; do
 	printf '%s\n' "${syms[@]}" | grep -qx "$r\(@.*\)\?" || fail "$LIB does not export $r"
 done
 
+# Every function the public header declares is exported: a declaration
+# whose definition is hidden would fail only in an embedder's link.
+HDR=${FLOE_SOURCE_DIR:-${0%/*}/../..}/include/floe/floe.h
+[[ -r $HDR ]] || fail "$HDR not found"
+mapfile -t declared < <(sed -nE 's/^FLOE_EXPORT.*[* ](floe_[a-z0-9_]+)\(.*/\1/p' "$HDR")
+((${#declared[@]} > 0)) || fail "no FLOE_EXPORT function found in $HDR"
+for d in "${declared[@]}"; do
+	printf '%s\n' "${syms[@]}" | grep -qx "$d\(@.*\)\?" || fail "$LIB does not export $d (declared in floe.h)"
+done
+
 soname=$(readelf -d "$LIB" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [[ $soname == "$SONAME" ]] || fail "SONAME is '$soname', expected $SONAME"
 
-echo "PASS: $LIB exports ${#syms[@]} symbols, all floe_-prefixed (or ${ALLOWED[*]}); SONAME $soname"
+echo "PASS: $LIB exports ${#syms[@]} symbols, all floe_-prefixed (or ${ALLOWED[*]}), the ${#declared[@]} functions of floe.h among them; SONAME $soname"
