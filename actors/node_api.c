@@ -106,6 +106,10 @@ static const char *config_error(const floe_node_config_t *cfg)
 		return "unknown device kind";
 	if (cfg->n_turn > FLOE_NODE_MAX_TURN)
 		return "too many TURN servers";
+	/* Checked here: the agents would refuse it only at the first connection. */
+	if (cfg->ice_failure_timeout_ms && (cfg->ice_failure_timeout_ms < FLOE_ICE_FAILURE_TIMEOUT_MIN_MS ||
+					    cfg->ice_failure_timeout_ms > FLOE_ICE_FAILURE_TIMEOUT_MAX_MS))
+		return "ICE failure timeout out of range (100 ms .. 600 s)";
 	if ((cfg->n_local_addrs && !cfg->local_addrs) || (cfg->n_tun_addresses && !cfg->tun_addresses) ||
 	    (cfg->n_tun_routes && !cfg->tun_routes))
 		return "an address list is NULL";
@@ -286,8 +290,9 @@ void node_device_signal(floe_node_t *self)
 {
 	uint64_t one = 1;
 
-	/* One write per emptying by the reader, not one per packet. */
-	if (atomic_exchange(&self->dev_armed, false))
+	/* One write per emptying by the reader, not one per packet; the
+	 * plain load keeps the common case (not armed) off the bus lock. */
+	if (atomic_load(&self->dev_armed) && atomic_exchange(&self->dev_armed, false))
 		(void)!write(self->dev_fd, &one, sizeof(one));
 }
 

@@ -36,7 +36,9 @@
  * concurrently with any other call on the same node.
  *
  * Changes after the first version (keep this list):
- *   - (none yet)
+ *   - floe_node_new refuses an ice_failure_timeout_ms outside 100..600000
+ *     (the agents refused it later, at the first connection); docs only
+ *     otherwise (a TUN node needs tun_routes for its peers' allowed IPs).
  */
 #ifndef FLOE_FLOE_H
 #define FLOE_FLOE_H
@@ -261,7 +263,7 @@ typedef struct {
 	size_t n_turn;
 	const char *const *local_addrs;         /* optional: only these numeric addresses (loopback tests) */
 	size_t n_local_addrs;
-	uint32_t ice_failure_timeout_ms;        /* no path this long -> failed; 0: default */
+	uint32_t ice_failure_timeout_ms;        /* no path this long -> failed; 0: default; 100..600000 */
 	/* Device. */
 	floe_node_device_kind_t device;
 	const char *tun_name;                   /* TUN: interface name ("floe0") */
@@ -342,8 +344,10 @@ enum floe_peer_limits {
  * device whose destination falls in them go to this peer (longest prefix
  * wins across peers; a later peer takes an identical prefix over), and a
  * packet this peer sends is delivered only if its source falls in them
- * (else dropped and counted as acl_drops). Plain data, copied by
- * floe_node_peer_add; wipe the preshared key yourself.
+ * (else dropped and counted as acl_drops). On a TUN node the kernel must
+ * route them to the interface too: list them in tun_routes (the node adds
+ * no route per peer). Plain data, copied by floe_node_peer_add; wipe the
+ * preshared key yourself.
  */
 typedef struct {
 	uint8_t public_key[FLOE_KEY_LEN];

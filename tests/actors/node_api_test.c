@@ -23,6 +23,7 @@ enum {
 	WAIT_MS = 15000,
 	PKT_BYTES = 32, /* IPv4 20 + UDP 8 + a 4-byte sequence number */
 	ROUND_TRIPS = 20,
+	FAIL_MS = 300,      /* ICE failure timeout of the unanswered peer */
 	CL = 0,
 	GW = 1,
 };
@@ -149,6 +150,7 @@ Test(node_api, bad_configs_are_refused_with_a_reason)
 		{ "empty portal", { .portal_endpoint = "", .device = FLOE_NODE_DEVICE_USERSPACE }, "portal" },
 		{ "too many TURN", { .n_turn = FLOE_NODE_MAX_TURN + 1, .device = FLOE_NODE_DEVICE_USERSPACE }, "TURN" },
 		{ "NULL list", { .n_local_addrs = 2, .device = FLOE_NODE_DEVICE_USERSPACE }, "NULL" },
+		{ "ICE timeout", { .ice_failure_timeout_ms = 5, .device = FLOE_NODE_DEVICE_USERSPACE }, "timeout" },
 	};
 	char err[FLOE_NODE_ERR_BYTES];
 
@@ -486,6 +488,57 @@ Test(node_api, spoofed_source_is_dropped_by_allowed_ips, .timeout = 90)
 	send_pkt(d.node[CL], "10.0.0.1", "10.0.0.2", 2);
 	cr_assert_eq(recv_seq(d.node[GW], NULL), 2, "the spoofed packet never reached the device");
 	duo_stop(&d);
+}
+
+Test(node_api, unanswered_peer_fails_then_closes, .timeout = 30)
+{
+	uint8_t sec[FLOE_KEY_LEN], other[FLOE_KEY_LEN];
+	char err[FLOE_NODE_ERR_BYTES];
+	floe_node_config_t cfg = {
+		.role = FLOE_ROLE_CLIENT,
+		.local_addrs = loopback,
+		.n_local_addrs = 1,
+		.ice_failure_timeout_ms = FAIL_MS,
+		.device = FLOE_NODE_DEVICE_USERSPACE,
+	};
+	floe_peer_config_t peer = { .allowed_ips = cl_allowed, .n_allowed_ips = 1 };
+	bool failed = false, closed = false;
+	uint64_t id, end;
+	floe_event_t ev;
+	floe_node_t *n;
+
+	floe_key_generate(sec);
+	floe_key_generate(other);
+	memcpy(cfg.private_key, sec, FLOE_KEY_LEN);
+	cr_assert_eq(floe_key_public(peer.public_key, other), 0);
+	n = floe_node_new(&cfg, err, sizeof(err));
+	cr_assert_not_null(n, "%s", err);
+	cr_assert_eq(floe_node_peer_add(n, &peer, &id), 0);
+	/* Nobody answers: FAILED with a reason, then CLOSED, then the id is gone. */
+	end = mono_ms() + WAIT_MS;
+	while (!closed && mono_ms() < end) {
+		struct pollfd pfd = { .fd = floe_node_event_fd(n), .events = POLLIN };
+
+		poll(&pfd, 1, 100);
+		while (floe_node_event_next(n, &ev) == 0) {
+			cr_assert_eq(ev.conn_id, id);
+			cr_assert_not(closed, "nothing after CLOSED");
+			if (ev.type == FLOE_EVENT_FAILED) {
+				cr_assert_neq(ev.text[0], 0, "a reason");
+				failed = true;
+			} else if (ev.type == FLOE_EVENT_CLOSED) {
+				cr_assert(failed, "FAILED comes first");
+				closed = true;
+			}
+		}
+	}
+	cr_assert(closed);
+	cr_assert_eq(floe_node_peer_remote_credentials(n, id, "abcd", "0123456789012345678901"), -ENOENT);
+	cr_assert_eq(floe_node_connections(n, NULL), 0);
+	floe_node_destroy(&n);
+	sodium_memzero(sec, sizeof(sec));
+	sodium_memzero(other, sizeof(other));
+	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
 }
 
 /* ---- log sink and level ---- */
