@@ -19,9 +19,11 @@
 
 #include <floe/floe.h>
 
+#include "tests/actors/node_packet.h"
+
 enum {
 	WAIT_MS = 15000,
-	PKT_BYTES = 32, /* IPv4 20 + UDP 8 + a 4-byte sequence number */
+	PKT_BYTES = NODE_PKT_BYTES,
 	ROUND_TRIPS = 20,
 	FAIL_MS = 300,      /* ICE failure timeout of the unanswered peer */
 	CL = 0,
@@ -40,29 +42,15 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void packet(uint8_t p[PKT_BYTES], const char *src, const char *dst, uint32_t seq)
-{
-	memset(p, 0, PKT_BYTES);
-	p[0] = 0x45;
-	p[3] = PKT_BYTES;
-	p[8] = 64;
-	p[9] = 17;
-	cr_assert_eq(inet_pton(AF_INET, src, p + 12), 1);
-	cr_assert_eq(inet_pton(AF_INET, dst, p + 16), 1);
-	p[21] = 53;
-	p[23] = 53;
-	p[25] = 12;
-	memcpy(p + 28, &seq, 4);
-}
-
-static floe_node_t *app_node(floe_role_t role, const uint8_t sec[FLOE_KEY_LEN])
+/* A portal-less node on loopback whose connections fail after fail_ms. */
+static floe_node_t *app_node_failing_after(floe_role_t role, const uint8_t sec[FLOE_KEY_LEN], uint32_t fail_ms)
 {
 	char err[FLOE_NODE_ERR_BYTES];
 	floe_node_config_t cfg = {
 		.role = role,
 		.local_addrs = loopback,
 		.n_local_addrs = 1,
-		.ice_failure_timeout_ms = WAIT_MS,
+		.ice_failure_timeout_ms = fail_ms,
 		.device = FLOE_NODE_DEVICE_USERSPACE,
 	};
 	floe_node_t *n;
@@ -72,6 +60,11 @@ static floe_node_t *app_node(floe_role_t role, const uint8_t sec[FLOE_KEY_LEN])
 	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
 	cr_assert_not_null(n, "floe_node_new: %s", err);
 	return n;
+}
+
+static floe_node_t *app_node(floe_role_t role, const uint8_t sec[FLOE_KEY_LEN])
+{
+	return app_node_failing_after(role, sec, WAIT_MS);
 }
 
 static uint64_t counter(floe_node_t *n, floe_counter_t id)
@@ -401,7 +394,7 @@ static void send_pkt(floe_node_t *n, const char *src, const char *dst, uint32_t 
 {
 	uint8_t p[PKT_BYTES];
 
-	packet(p, src, dst, seq);
+	node_packet(p, src, dst, seq);
 	cr_assert_eq(floe_node_device_write(n, p, sizeof(p)), 0);
 }
 
@@ -493,14 +486,6 @@ Test(node_api, spoofed_source_is_dropped_by_allowed_ips, .timeout = 90)
 Test(node_api, unanswered_peer_fails_then_closes, .timeout = 30)
 {
 	uint8_t sec[FLOE_KEY_LEN], other[FLOE_KEY_LEN];
-	char err[FLOE_NODE_ERR_BYTES];
-	floe_node_config_t cfg = {
-		.role = FLOE_ROLE_CLIENT,
-		.local_addrs = loopback,
-		.n_local_addrs = 1,
-		.ice_failure_timeout_ms = FAIL_MS,
-		.device = FLOE_NODE_DEVICE_USERSPACE,
-	};
 	floe_peer_config_t peer = { .allowed_ips = cl_allowed, .n_allowed_ips = 1 };
 	bool failed = false, closed = false;
 	uint64_t id, end;
@@ -509,10 +494,8 @@ Test(node_api, unanswered_peer_fails_then_closes, .timeout = 30)
 
 	floe_key_generate(sec);
 	floe_key_generate(other);
-	memcpy(cfg.private_key, sec, FLOE_KEY_LEN);
 	cr_assert_eq(floe_key_public(peer.public_key, other), 0);
-	n = floe_node_new(&cfg, err, sizeof(err));
-	cr_assert_not_null(n, "%s", err);
+	n = app_node_failing_after(FLOE_ROLE_CLIENT, sec, FAIL_MS);
 	cr_assert_eq(floe_node_peer_add(n, &peer, &id), 0);
 	/* Nobody answers: FAILED with a reason, then CLOSED, then the id is gone. */
 	end = mono_ms() + WAIT_MS;
@@ -538,7 +521,6 @@ Test(node_api, unanswered_peer_fails_then_closes, .timeout = 30)
 	floe_node_destroy(&n);
 	sodium_memzero(sec, sizeof(sec));
 	sodium_memzero(other, sizeof(other));
-	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
 }
 
 /* ---- log sink and level ---- */

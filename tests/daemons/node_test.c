@@ -20,6 +20,7 @@
 
 #include "actors/conn.h"
 #include "actors/node.h"
+#include "tests/actors/node_packet.h"
 #include "daemons/common/portal.h"
 #include "runtime/log.h"
 #include "transport/wg/key.h"
@@ -27,7 +28,7 @@
 enum {
 	WAIT_MS = 8000,
 	BURST_PKTS = 20,
-	PKT_BYTES = 32, /* IPv4 20 + UDP 8 + a 4-byte sequence number */
+	PKT_BYTES = NODE_PKT_BYTES,
 };
 
 static const char *const loopback[] = { "127.0.0.1" };
@@ -195,26 +196,11 @@ static void teardown(void)
 	cr_assert_eq(system(cmd), 0);
 }
 
-/* An IPv4/UDP packet src -> dst carrying seq. */
-static void packet(uint8_t p[PKT_BYTES], const char *src, const char *dst, uint32_t seq)
-{
-	memset(p, 0, PKT_BYTES);
-	p[0] = 0x45;
-	p[3] = PKT_BYTES;
-	p[8] = 64;
-	p[9] = 17;
-	cr_assert_eq(inet_pton(AF_INET, src, p + 12), 1);
-	cr_assert_eq(inet_pton(AF_INET, dst, p + 16), 1);
-	p[21] = 53; p[23] = 53;          /* ports */
-	p[25] = 12;                      /* UDP length */
-	memcpy(p + 28, &seq, 4);
-}
-
 static void send_pkt(floe_node_t *n, const char *src, const char *dst, uint32_t seq)
 {
 	uint8_t p[PKT_BYTES];
 
-	packet(p, src, dst, seq);
+	node_packet(p, src, dst, seq);
 	cr_assert_eq(floe_node_device_write(n, p, sizeof(p)), 0);
 }
 
