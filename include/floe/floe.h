@@ -111,16 +111,17 @@ typedef enum {
 } floe_log_level_t;
 
 /*
- * A sink receives each complete line, '\n' included, at most 4096 bytes
- * (len excludes no byte; line is not NUL-terminated beyond len). It is
- * called under the logger's lock, on whichever floe thread logs, one line at
- * a time: it must be quick, must not block on the node, and must not call
- * into floe (logging from it would deadlock).
+ * A sink receives each complete line: len bytes ending in '\n' (not
+ * NUL-terminated), at most 4096. It is called under the logger's lock, on
+ * whichever floe thread logs, one line at a time: it must be quick, must
+ * not block on the node, and must not call into floe (logging from it
+ * would deadlock).
  */
 typedef void (floe_log_sink_fn)(void *user, const char *line, size_t len);
 
 /* Process-wide. fn NULL restores the default sink (stderr, one write(2) per
- * line). user is handed to fn untouched. Any thread. */
+ * line). user is handed to fn untouched. Once this returns the previous
+ * sink is never called again (so its user data may be freed). Any thread. */
 FLOE_EXPORT void floe_log_set_sink(floe_log_sink_fn *fn, void *user);
 /* Process-wide; overrides FLOE_LOG. A level outside the enum is ignored. */
 FLOE_EXPORT void floe_log_set_level(floe_log_level_t level);
@@ -319,7 +320,7 @@ FLOE_EXPORT void floe_node_destroy(floe_node_t **self_p);
  * waiting, for the application's own poll loop. It is edge-like: once it is
  * readable, call floe_node_device_read(..., 0) until it returns -EAGAIN
  * before polling again (a spurious wake-up is possible, a lost one is not).
- * Only the reader thread reads it; the node owns it (never close it).
+ * Poll it on the reader thread; never read(2) or close it (the node owns it).
  * -EOPNOTSUPP on a TUN node, -EINVAL for NULL.
  */
 FLOE_EXPORT int floe_node_device_write(floe_node_t *self, const uint8_t *pkt, size_t len);
