@@ -26,6 +26,8 @@ enum {
 	PKT_BYTES = NODE_PKT_BYTES,
 	ROUND_TRIPS = 20,
 	FAIL_MS = 300,      /* ICE failure timeout of the unanswered peer */
+	CALLERS = 4,        /* application threads calling at once */
+	CALLER_PEERS = 8,   /* peers each adds and removes */
 	CL = 0,
 	GW = 1,
 };
@@ -264,6 +266,60 @@ Test(node_api, peer_calls_check_their_arguments)
 	floe_node_destroy(&n);
 	sodium_memzero(sec, sizeof(sec));
 	sodium_memzero(other, sizeof(other));
+}
+
+/* Several application threads call at once: each gets its own answers. */
+typedef struct {
+	floe_node_t *node;
+	int adds, removes, unknown_ok;
+} caller_t;
+
+static void *caller(void *arg)
+{
+	caller_t *c = arg;
+	floe_peer_config_t peer = { .allowed_ips = gw_allowed, .n_allowed_ips = 1 };
+	uint8_t sec[FLOE_KEY_LEN];
+
+	for (int i = 0; i < CALLER_PEERS; i++) {
+		uint64_t id;
+
+		floe_key_generate(sec);
+		if (floe_key_public(peer.public_key, sec) != 0)
+			continue;
+		if (floe_node_peer_add(c->node, &peer, &id) != 0)
+			continue;
+		c->adds++;
+		if (floe_node_peer_remote_credentials(c->node, id, "abcd", "0123456789012345678901") == 0 &&
+		    floe_node_peer_remove(c->node, id) == 0 && floe_node_peer_remove(c->node, id) == -ENOENT)
+			c->removes++;
+		c->unknown_ok += floe_node_peer_remote_gathering_done(c->node, UINT64_MAX - (uint64_t)i) == -ENOENT;
+	}
+	sodium_memzero(sec, sizeof(sec));
+	return NULL;
+}
+
+Test(node_api, concurrent_callers_get_their_own_answers, .timeout = 60)
+{
+	uint8_t sec[FLOE_KEY_LEN];
+	caller_t callers[CALLERS];
+	pthread_t t[CALLERS];
+	floe_node_t *n;
+
+	floe_key_generate(sec);
+	n = app_node(FLOE_ROLE_GATEWAY, sec);
+	for (int i = 0; i < CALLERS; i++) {
+		callers[i] = (caller_t){ .node = n };
+		cr_assert_eq(pthread_create(&t[i], NULL, caller, &callers[i]), 0);
+	}
+	for (int i = 0; i < CALLERS; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(callers[i].adds, CALLER_PEERS, "thread %d", i);
+		cr_assert_eq(callers[i].removes, CALLER_PEERS, "thread %d", i);
+		cr_assert_eq(callers[i].unknown_ok, CALLER_PEERS, "thread %d", i);
+	}
+	cr_assert_eq(floe_node_connections(n, NULL), 0);
+	floe_node_destroy(&n);
+	sodium_memzero(sec, sizeof(sec));
 }
 
 /* ---- two nodes, the test as their signalling channel ---- */
