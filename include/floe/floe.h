@@ -366,7 +366,9 @@ typedef struct {
  * local candidate, then GATHERING_DONE: carry them to the peer, and hand
  * the peer's to floe_node_peer_remote_*. The role policy holds: a client
  * sends the first handshake as soon as ICE nominates a path; a gateway
- * never initiates and drops device packets for the peer until then.
+ * never initiates and drops device packets for the peer until then. So
+ * pair a client with a gateway: the ICE roles (controlling / controlled)
+ * and the first handshake follow from the node's role.
  * 0; -EOPNOTSUPP (node has a portal); -EINVAL (NULL, a bad CIDR, too many
  * allowed IPs, an all-zero key); -EEXIST (this public key is already a
  * peer); -ENOSPC (FLOE_NODE_MAX_CONNS); -ENOMEM, -EIO.
