@@ -62,9 +62,8 @@ static void convert(const floe_conn_info_t *in, floe_control_conn_t *out, uint64
 	out->has_tunnel_v4 = in->tunnel_ipv4[0] && inet_pton(AF_INET, in->tunnel_ipv4, out->tunnel_v4) == 1;
 	out->has_tunnel_v6 = in->tunnel_ipv6[0] && inet_pton(AF_INET6, in->tunnel_ipv6, out->tunnel_v6) == 1;
 	/* floe_conn_state_t and floe_control_state_t list the same states in order. */
-	out->state = (int)in->state >= (int)FLOE_CONTROL_STATE_NEW && (int)in->state <= (int)FLOE_CONTROL_STATE_CLOSED
-			     ? (floe_control_state_t)in->state
-			     : FLOE_CONTROL_STATE_FAILED;
+	out->state = (unsigned)in->state <= (unsigned)FLOE_CONTROL_STATE_CLOSED ? (floe_control_state_t)in->state
+										: FLOE_CONTROL_STATE_FAILED;
 	if (in->has_path) {
 		out->path = path_type(in->path.local_type);
 		if (floe_udp_endpoint_parse(in->path.local_addr, &out->local, &len) != 0)
