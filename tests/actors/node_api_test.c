@@ -8,12 +8,15 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +36,11 @@ enum {
 };
 
 static const char *const loopback[] = { "127.0.0.1" };
+
+/* The TUN test's interface, in a namespace of its own. */
+#define TUN_NAME "h14-app0"
+#define TUN_CL_IP "10.214.0.1"
+#define TUN_GW_IP "10.214.0.2"
 static const char *const cl_allowed[] = { "10.0.0.2/32" }; /* the client's peer: the gateway */
 static const char *const gw_allowed[] = { "10.0.0.1/32" }; /* the gateway's peer: the client */
 
@@ -391,12 +399,18 @@ static void pump(duo_t *d)
 		cr_assert(cond, "timed out waiting for " #cond);                              \
 	} while (0)
 
-static void duo_start(duo_t *d)
+/*
+ * Two portal-less nodes, each the other's peer. cl_cfg, when given, is the
+ * client's configuration (its key is filled in here; otherwise a userspace
+ * node on loopback); allowed[side] is the one CIDR side allows its peer.
+ */
+static void duo_start_with(duo_t *d, floe_node_config_t *cl_cfg, const char *const allowed[2])
 {
 	uint8_t sec[2][FLOE_KEY_LEN], pub[2][FLOE_KEY_LEN];
+	char err[FLOE_NODE_ERR_BYTES];
 	floe_peer_config_t peer[2] = {
-		{ .allowed_ips = cl_allowed, .n_allowed_ips = 1, .has_preshared_key = true },
-		{ .allowed_ips = gw_allowed, .n_allowed_ips = 1, .has_preshared_key = true },
+		{ .allowed_ips = &allowed[CL], .n_allowed_ips = 1, .has_preshared_key = true },
+		{ .allowed_ips = &allowed[GW], .n_allowed_ips = 1, .has_preshared_key = true },
 	};
 
 	memset(d, 0, sizeof(*d));
@@ -404,16 +418,29 @@ static void duo_start(duo_t *d)
 		floe_key_generate(sec[i]);
 		cr_assert_eq(floe_key_public(pub[i], sec[i]), 0);
 	}
-	d->node[CL] = app_node(FLOE_ROLE_CLIENT, sec[CL]);
+	if (cl_cfg) {
+		memcpy(cl_cfg->private_key, sec[CL], FLOE_KEY_LEN);
+		d->node[CL] = floe_node_new(cl_cfg, err, sizeof(err));
+		sodium_memzero(cl_cfg->private_key, FLOE_KEY_LEN);
+		cr_assert_not_null(d->node[CL], "client: %s", err);
+	} else {
+		d->node[CL] = app_node(FLOE_ROLE_CLIENT, sec[CL]);
+	}
 	d->node[GW] = app_node(FLOE_ROLE_GATEWAY, sec[GW]);
 	for (int i = 0; i < 2; i++) {
 		memcpy(peer[i].public_key, pub[1 - i], FLOE_KEY_LEN);
 		memset(peer[i].preshared_key, 0x5a, FLOE_KEY_LEN);
-		peer[i].persistent_keepalive_s = 0;
 		cr_assert_eq(floe_node_peer_add(d->node[i], &peer[i], &d->id[i]), 0);
 		sodium_memzero(peer[i].preshared_key, FLOE_KEY_LEN);
 	}
 	sodium_memzero(sec, sizeof(sec));
+}
+
+static void duo_start(duo_t *d)
+{
+	const char *const allowed[2] = { [CL] = cl_allowed[0], [GW] = gw_allowed[0] };
+
+	duo_start_with(d, NULL, allowed);
 }
 
 static void duo_stop(duo_t *d)
@@ -577,6 +604,113 @@ Test(node_api, unanswered_peer_fails_then_closes, .timeout = 30)
 	floe_node_destroy(&n);
 	sodium_memzero(sec, sizeof(sec));
 	sodium_memzero(other, sizeof(other));
+}
+
+/* ---- a TUN node with application signalling (root) ---- */
+
+/* RFC 1071 over an IPv4 header. */
+static uint16_t ip_checksum(const uint8_t *h, size_t len)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(h[i] << 8 | h[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/*
+ * In a network namespace of its own: a kernel socket's datagram goes out
+ * of the client's TUN (routed by tun_routes), through the tunnel to a
+ * userspace gateway; the gateway's reply comes back in through the TUN to
+ * the socket.
+ */
+Test(node_api, tun_client_with_application_signalling, .timeout = 90)
+{
+	static const char *const addrs[] = { TUN_CL_IP "/32" };
+	static const char *const routes[] = { TUN_GW_IP "/32" };
+	const char *const allowed[2] = { [CL] = TUN_GW_IP "/32", [GW] = TUN_CL_IP "/32" };
+	floe_node_config_t cfg = {
+		.role = FLOE_ROLE_CLIENT,
+		.local_addrs = loopback,
+		.n_local_addrs = 1,
+		.ice_failure_timeout_ms = WAIT_MS,
+		.device = FLOE_NODE_DEVICE_TUN,
+		.tun_name = TUN_NAME,
+		.tun_addresses = addrs,
+		.n_tun_addresses = 1,
+		.tun_routes = routes,
+		.n_tun_routes = 1,
+	};
+	struct sockaddr_in me = { .sin_family = AF_INET }, gw = { .sin_family = AF_INET, .sin_port = htons(53) };
+	socklen_t me_len = sizeof(me);
+	uint8_t pkt[2048], reply[28 + 5];
+	char name[32], got[16];
+	uint64_t end;
+	ssize_t len = -EAGAIN;
+	duo_t d;
+	int fd;
+
+	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+		cr_skip_test("needs root and /dev/net/tun");
+		return;
+	}
+	/* Criterion runs each test in a process of its own: the namespace,
+	 * its TUN and its routes go with it. */
+	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare: %s", strerror(errno));
+	cr_assert_eq(system("ip link set lo up"), 0);
+	duo_start_with(&d, &cfg, allowed);
+	cr_assert_eq(floe_node_tun_name(d.node[CL], name, sizeof(name)), 0);
+	cr_assert_str_eq(name, TUN_NAME);
+	cr_assert_eq(floe_node_device_fd(d.node[CL]), -EOPNOTSUPP);
+	PUMP_UNTIL(&d, d.established[CL] && d.established[GW]);
+
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(inet_pton(AF_INET, TUN_CL_IP, &me.sin_addr), 1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&me, &me_len), 0);
+	cr_assert_eq(inet_pton(AF_INET, TUN_GW_IP, &gw.sin_addr), 1);
+	cr_assert_eq(sendto(fd, "hello", 5, 0, (struct sockaddr *)&gw, sizeof(gw)), 5);
+	/* The gateway's device: the kernel's datagram, from the client's
+	 * TUN address (anything else the kernel sends has no route). */
+	end = mono_ms() + WAIT_MS;
+	while (mono_ms() < end) {
+		struct pollfd pfd = { .fd = floe_node_device_fd(d.node[GW]), .events = POLLIN };
+
+		len = floe_node_device_read(d.node[GW], pkt, sizeof(pkt), 0);
+		if (len != -EAGAIN)
+			break;
+		poll(&pfd, 1, 100);
+	}
+	cr_assert_eq(len, 28 + 5, "read: %zd", len);
+	cr_assert_eq(pkt[9], 17, "UDP");
+	cr_assert_eq(memcmp(pkt + 12, &me.sin_addr, 4), 0, "from the TUN address");
+	cr_assert_eq(memcmp(pkt + 28, "hello", 5), 0);
+	/* The reply: swap addresses and ports; UDP checksum 0 (none, IPv4). */
+	memcpy(reply, pkt, 28);
+	memcpy(reply + 12, pkt + 16, 4);
+	memcpy(reply + 16, pkt + 12, 4);
+	memcpy(reply + 20, pkt + 22, 2);
+	memcpy(reply + 22, pkt + 20, 2);
+	reply[26] = reply[27] = 0;
+	reply[10] = reply[11] = 0;
+	reply[10] = (uint8_t)(ip_checksum(reply, 20) >> 8);
+	reply[11] = (uint8_t)(ip_checksum(reply, 20) & 0xff);
+	memcpy(reply + 28, "world", 5);
+	cr_assert_eq(floe_node_device_write(d.node[GW], reply, sizeof(reply)), 0);
+	{
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		cr_assert_eq(poll(&pfd, 1, WAIT_MS), 1, "the reply reached the socket through the TUN");
+	}
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(recv(fd, got, sizeof(got) - 1, 0), 5);
+	cr_assert_str_eq(got, "world");
+	close(fd);
+	cr_assert_eq(counter(d.node[GW], FLOE_COUNTER_HANDSHAKE_INITIATIONS_SENT), 0);
+	duo_stop(&d);
 }
 
 /* ---- log sink and level ---- */
