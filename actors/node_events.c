@@ -47,8 +47,11 @@ void node_events_fini(node_events_t *ev)
 {
 	if (!ev->ready)
 		return;
-	/* The ring holds ICE passwords: wipe before freeing. */
-	sodium_memzero(ev->ring, FLOE_NODE_EVENT_QUEUE_MAX * sizeof(*ev->ring));
+	/* Events still queued may hold ICE passwords: wipe them. Taken ones
+	 * had theirs wiped by floe_node_event_next, and wiping the whole ring
+	 * would fault in pages that were never used. */
+	for (size_t i = 0; i < ev->n; i++)
+		sodium_memzero(&ev->ring[(ev->head + i) % FLOE_NODE_EVENT_QUEUE_MAX], sizeof(*ev->ring));
 	free(ev->ring);
 	close(ev->fd);
 	pthread_mutex_destroy(&ev->lock);
