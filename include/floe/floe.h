@@ -36,6 +36,7 @@
  * concurrently with any other call on the same node.
  *
  * Changes after the first version (keep this list):
+ *   - floe_key_generate / floe_key_to_base64 accept NULL (they crashed).
  *   - floe_node_new refuses an ice_failure_timeout_ms outside 100..600000
  *     (the agents refused it later, at the first connection); docs only
  *     otherwise (a TUN node needs tun_routes for its peers' allowed IPs).
@@ -81,12 +82,14 @@ enum floe_key_limits {
 };
 
 /* A new private key from libsodium's randombytes, clamped as wg genkey
- * does; wipe it (sodium_memzero) when done. Any thread. */
+ * does; wipe it (sodium_memzero) when done. Any thread. NULL: nothing. */
 FLOE_EXPORT void floe_key_generate(uint8_t out[FLOE_KEY_LEN]);
-/* X25519 public key of a private key: 0, or -EINVAL if it is all zero. */
+/* X25519 public key of a private key: 0, or -EINVAL for NULL (or a result
+ * of all zeros, which no clamped private key gives). */
 FLOE_EXPORT FLOE_MUST_CHECK int floe_key_public(uint8_t out[FLOE_KEY_LEN],
 						const uint8_t private_key[FLOE_KEY_LEN]);
-/* Writes 44 chars of standard base64 + NUL, as wg(8) prints keys. */
+/* Writes 44 chars of standard base64 + NUL, as wg(8) prints keys; key
+ * NULL writes "", out NULL nothing. */
 FLOE_EXPORT void floe_key_to_base64(char out[FLOE_KEY_B64_LEN + 1], const uint8_t key[FLOE_KEY_LEN]);
 /* 44 chars of base64 (whitespace around allowed) -> 32 bytes: 0, or
  * -EINVAL (out zeroed) for NULL or anything else. */

@@ -103,7 +103,7 @@ Test(node_api, bad_arguments_without_a_node)
 	floe_conn_info_t info;
 	floe_peer_config_t peer = { 0 };
 	uint8_t buf[64] = { 0 };
-	char name[32];
+	char name[32], b64[FLOE_KEY_B64_LEN + 1];
 	size_t n = 7;
 	uint64_t id;
 	floe_node_t *none = NULL;
@@ -132,6 +132,14 @@ Test(node_api, bad_arguments_without_a_node)
 	floe_node_destroy(&none);
 	cr_assert_null(none);
 	cr_assert_eq(floe_key_from_base64(buf, NULL), -EINVAL);
+	cr_assert_eq(floe_key_from_base64(NULL, "x"), -EINVAL);
+	cr_assert_eq(floe_key_public(NULL, buf), -EINVAL);
+	cr_assert_eq(floe_key_public(buf, NULL), -EINVAL);
+	floe_key_generate(NULL);
+	floe_key_to_base64(NULL, buf);
+	b64[0] = 'x';
+	floe_key_to_base64(b64, NULL);
+	cr_assert_str_eq(b64, "");
 	cr_assert_str_eq(floe_role_name((floe_role_t)9), "unknown");
 	cr_assert_str_eq(floe_conn_state_name((floe_conn_state_t)99), "unknown");
 	cr_assert_str_eq(floe_path_type_name(FLOE_PATH_RELAY), "relay");

@@ -46,12 +46,21 @@ err_invalid:
 
 void floe_key_to_base64(char out[FLOE_KEY_B64_LEN + 1], const uint8_t key[FLOE_KEY_LEN])
 {
+	/* Public API (floe.h): NULL must not crash; out becomes "". */
+	if (!out)
+		return;
+	if (!key) {
+		out[0] = 0;
+		return;
+	}
 	sodium_bin2base64(out, FLOE_KEY_B64_LEN + 1, key, FLOE_KEY_LEN,
 			  sodium_base64_VARIANT_ORIGINAL);
 }
 
 void floe_key_generate(uint8_t out[FLOE_KEY_LEN])
 {
+	if (!out)
+		return;
 	randombytes_buf(out, FLOE_KEY_LEN);
 	/* Clamp (RFC 7748 section 5): a multiple of the cofactor 8, with the
 	 * top bit clear and bit 254 set. X25519 clamps anyway; storing the
