@@ -113,6 +113,8 @@ static const char *config_error(const floe_node_config_t *cfg)
 	if ((cfg->n_local_addrs && !cfg->local_addrs) || (cfg->n_tun_addresses && !cfg->tun_addresses) ||
 	    (cfg->n_tun_routes && !cfg->tun_routes))
 		return "an address list is NULL";
+	if (sodium_is_zero(cfg->private_key, sizeof(cfg->private_key)))
+		return "the private key is all zero (not set?)";
 	return NULL;
 }
 

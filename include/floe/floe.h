@@ -37,6 +37,7 @@
  *
  * Changes after the first version (keep this list):
  *   - floe_key_generate / floe_key_to_base64 accept NULL (they crashed).
+ *   - floe_node_new refuses an all-zero private key (EINVAL, "private key").
  *   - floe_node_new refuses an ice_failure_timeout_ms outside 100..600000
  *     (the agents refused it later, at the first connection); docs only
  *     otherwise (a TUN node needs tun_routes for its peers' allowed IPs).

@@ -162,6 +162,7 @@ Test(node_api, bad_configs_are_refused_with_a_reason)
 		{ "too many TURN", { .n_turn = FLOE_NODE_MAX_TURN + 1, .device = FLOE_NODE_DEVICE_USERSPACE }, "TURN" },
 		{ "NULL list", { .n_local_addrs = 2, .device = FLOE_NODE_DEVICE_USERSPACE }, "NULL" },
 		{ "ICE timeout", { .ice_failure_timeout_ms = 5, .device = FLOE_NODE_DEVICE_USERSPACE }, "timeout" },
+		{ "no key", { .device = FLOE_NODE_DEVICE_USERSPACE }, "private key" },
 	};
 	char err[FLOE_NODE_ERR_BYTES];
 

@@ -406,7 +406,11 @@ Test(node_config, bad_configuration_and_arguments)
 	cr_assert_not_null(strstr(err, "empty portal endpoint"), "%s", err);
 	cfg.portal_endpoint = "not-an-endpoint";
 	cr_assert_null(floe_node_new(&cfg, err, sizeof(err)));
+	cr_assert_not_null(strstr(err, "private key"), "no key: %s", err);
+	floe_key_generate(cfg.private_key); /* now only the endpoint is wrong */
+	cr_assert_null(floe_node_new(&cfg, err, sizeof(err)));
 	cr_assert_not_null(strstr(err, "portal"), "%s", err);
+	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
 	cfg.role = 7;
 	cr_assert_null(floe_node_new(&cfg, err, sizeof(err)));
 	cr_assert_str_eq(err, "role must be client or gateway");
