@@ -88,6 +88,8 @@ function(floe_examples)
   file(GLOB progs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/examples/*.c)
   foreach(src ${progs})
     get_filename_component(name ${src} NAME_WE)
+    # examples/custom-signalling.c -> example_custom_signalling
+    string(REPLACE "-" "_" name ${name})
     add_executable(example_${name} ${src})
     target_link_libraries(example_${name} PRIVATE floe_daemons)
   endforeach()
