@@ -41,7 +41,7 @@
 
 enum {
 	DEFAULT_COUNT = 20,
-	MAX_COUNT = 10000,
+	MAX_COUNT = 1000000,
 	DEFAULT_TIMEOUT_S = 30,
 	MAX_TIMEOUT_S = 600,     /* floe's ICE failure timeout tops out at 600 s */
 	LINE_BYTES = 1024,       /* longer than any line of the protocol above */
