@@ -49,7 +49,7 @@ rc=$?
 echo "ok: example_custom_signalling --timeout 1 with 1000000 echoes: exit 1, '${out%%$'\n'*}'"
 
 for p in example_pair example_custom_signalling example_echo_gateway; do
-	"$bin/$p" --help | grep -q '^usage: ' || fail "$p --help"
+	out=$("$bin/$p" --help) && [[ $out == "usage: "* ]] || fail "$p --help: $out"
 	"$bin/$p" --no-such-option >/dev/null 2>&1
 	rc=$?
 	((rc == 2)) || fail "$p --no-such-option: exit $rc, expected 2"
@@ -83,6 +83,7 @@ cleanup() {
 	lab_floe_stop client
 	local p
 	p=$(echo_pid)
+	# shellcheck disable=SC2086 # one pid per word
 	[[ -z $p ]] || kill -TERM $p 2>/dev/null
 	lab_floe_stop portal
 	lab_down

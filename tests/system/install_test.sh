@@ -3,8 +3,10 @@
 # a small program built against the installed tree four ways (pkg-config
 # shared and --static, find_package(floe) with floe::floe and
 # floe::floe_static), each run and checked against the RFC 7748 X25519 test
-# vector. Also: the installed files are all there, man pages render without
-# warnings, systemd units pass systemd-analyze verify. No root needed.
+# vector; the three examples/*.c built twice (pkg-config, find_package),
+# pair and custom-signalling run from both builds. Also: the installed files
+# are all there, man pages render without warnings, systemd units pass
+# systemd-analyze verify. No root needed.
 set -euo pipefail
 
 BIN=${FLOE_BINARY_DIR:-${0%/*}/../../build}
@@ -108,6 +110,13 @@ check_consumer() {
 	local exe=$1 kind=$2 out
 	out=$(env -u LD_LIBRARY_PATH timeout 10 "$exe") || fail "$exe exited non-zero: $out"
 	[[ $out =~ ^consumer\ ok\ [A-Za-z0-9+/]{43}=$ ]] || fail "$exe printed '$out'"
+	check_links "$exe" "$kind"
+	echo "ok: $(basename "$exe") ($kind): $out"
+}
+
+# check_links EXE shared|static: which libfloe EXE uses.
+check_links() {
+	local exe=$1 kind=$2
 	# Whole outputs in variables: grep -q closing a pipe early would
 	# make pipefail report the writer's SIGPIPE.
 	local dyn loaded
@@ -119,7 +128,6 @@ check_consumer() {
 	else
 		[[ $dyn != *libfloe* ]] || fail "$exe links libfloe.so although built static"
 	fi
-	echo "ok: $(basename "$exe") ($kind): $out"
 }
 
 export PKG_CONFIG_PATH=$libdir/pkgconfig
@@ -172,6 +180,62 @@ if timeout "$STEP_TIMEOUT_S" cmake -S "$tmp/cmake-consumer" -B "$tmp/cmake-build
 	fail "find_package(floe 99) accepted floe $version"
 fi
 echo "ok: find_package(floe 99) refused"
+
+# --- the examples ------------------------------------------------------------------
+# examples/*.c as an embedder builds them from the installed package: once
+# with pkg-config, once with find_package(floe) + floe::floe. pair and
+# custom-signalling then run from both builds (no root: userspace devices,
+# ICE on 127.0.0.1); echo-gateway needs namespaces, so system/examples runs
+# the project's build of it against a real floe-client.
+EXAMPLES=(pair custom-signalling echo-gateway)
+EXAMPLE_RUN_TIMEOUT_S=90
+mkdir "$tmp/ex-pc"
+for ex in "${EXAMPLES[@]}"; do
+	# shellcheck disable=SC2046 # word splitting of pkg-config output is the point
+	timeout "$STEP_TIMEOUT_S" cc -std=c11 -Wall -Wextra -Werror -o "$tmp/ex-pc/$ex" "$SRC/examples/$ex.c" \
+		$(pkg-config --cflags --libs floe) -pthread -Wl,-rpath,"$(pkg-config --variable=libdir floe)" ||
+		fail "building examples/$ex.c with pkg-config --cflags --libs floe"
+	check_links "$tmp/ex-pc/$ex" shared
+done
+echo "ok: ${EXAMPLES[*]} built with pkg-config against the installed floe"
+
+mkdir "$tmp/ex-cmake"
+cp "$SRC"/examples/*.c "$SRC"/examples/*.h "$tmp/ex-cmake/"
+cat >"$tmp/ex-cmake/CMakeLists.txt" <<CEOF
+cmake_minimum_required(VERSION 3.16)
+project(floe_examples LANGUAGES C)
+set(CMAKE_C_STANDARD 11)
+find_package(floe $version REQUIRED)
+find_package(Threads REQUIRED)
+foreach(ex ${EXAMPLES[*]})
+  add_executable(\${ex} \${ex}.c)
+  target_compile_options(\${ex} PRIVATE -Wall -Wextra -Werror)
+  target_link_libraries(\${ex} PRIVATE floe::floe Threads::Threads)
+endforeach()
+CEOF
+timeout "$STEP_TIMEOUT_S" cmake -S "$tmp/ex-cmake" -B "$tmp/ex-cmake-build" \
+	-DCMAKE_PREFIX_PATH="$prefix" >"$tmp/cmake.log" 2>&1 ||
+	{ cat "$tmp/cmake.log"; fail "find_package(floe) in the examples' project"; }
+timeout "$STEP_TIMEOUT_S" cmake --build "$tmp/ex-cmake-build" >"$tmp/cmake.log" 2>&1 ||
+	{ cat "$tmp/cmake.log"; fail "building the examples against floe::floe"; }
+for ex in "${EXAMPLES[@]}"; do
+	check_links "$tmp/ex-cmake-build/$ex" shared
+done
+echo "ok: ${EXAMPLES[*]} built with find_package(floe) + floe::floe"
+
+for dir in "$tmp/ex-pc" "$tmp/ex-cmake-build"; do
+	how=pkg-config
+	[[ $dir == */ex-cmake-build ]] && how=find_package
+	out=$(FLOE_LOG=warning env -u LD_LIBRARY_PATH timeout "$EXAMPLE_RUN_TIMEOUT_S" "$dir/pair" \
+		--count 300 --timeout 60 2>&1) || fail "pair ($how) exited non-zero: $out"
+	[[ $out == *"300/300 packets came back"* ]] || fail "pair ($how) printed: $out"
+	echo "ok: pair ($how): ${out##*$'\n'}"
+	out=$(FLOE_LOG=warning env -u LD_LIBRARY_PATH timeout "$EXAMPLE_RUN_TIMEOUT_S" "$dir/custom-signalling" \
+		--count 20 --timeout 30 2>&1) || fail "custom-signalling ($how) exited non-zero: $out"
+	[[ $out == *"20/20 UDP echoes came back"* ]] || fail "custom-signalling ($how) printed: $out"
+	echo "ok: custom-signalling ($how): connected without a portal, 20/20 echoes"
+	out=$("$dir/echo-gateway" --help) && [[ $out == "usage: "* ]] || fail "echo-gateway ($how) --help: $out"
+done
 
 # --- man pages and units ---------------------------------------------------------
 if command -v man >/dev/null 2>&1 && command -v groff >/dev/null 2>&1; then
