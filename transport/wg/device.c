@@ -14,6 +14,8 @@
 #include <sodium.h>
 
 #include "transport/wg/messages.h"
+#include "transport/wg/ratelimit.h"
+#include "transport/wg/timers.h"
 
 enum { PEERS_INITIAL_CAP = 8 };
 
@@ -25,8 +27,14 @@ typedef struct {
 struct floe_wg_device {
 	floe_wg_static_t identity;          /* constant after _new */
 	floe_wg_cookie_checker_t cookie;    /* has its own lock for the secret */
-	atomic_bool under_load;
+	atomic_bool under_load;          /* forced || detected: what peers read */
 	atomic_uint_fast64_t drops;
+	floe_wg_ratelimit_t *ratelimit;  /* thread-safe itself */
+	/* `load_lock` protects the detector and the admission counters. */
+	pthread_mutex_t load_lock;
+	bool load_forced, load_detected;
+	uint64_t load_window_start_ns, load_window_count, load_last_busy_ns;
+	floe_wg_device_stats_t load_stats;
 	/*
 	 * `lock` protects buckets (every chain and every entry's `next`
 	 * and `registered`), peers, n_peers and cap_peers. It is never held
@@ -53,12 +61,21 @@ floe_wg_device_t *floe_wg_device_new(const uint8_t private_key[FLOE_WG_KEY_LEN])
 		goto err_free;
 	if (floe_wg_cookie_checker_init(&self->cookie, self->identity.public_key) != 0)
 		goto err_free;
-	if (pthread_mutex_init(&self->lock, NULL) != 0)
+	self->ratelimit = floe_wg_ratelimit_new();
+	if (!self->ratelimit)
 		goto err_cookie;
+	if (pthread_mutex_init(&self->lock, NULL) != 0)
+		goto err_ratelimit;
+	if (pthread_mutex_init(&self->load_lock, NULL) != 0)
+		goto err_lock;
 	atomic_init(&self->under_load, false);
 	atomic_init(&self->drops, 0);
 	return self;
 
+err_lock:
+	pthread_mutex_destroy(&self->lock);
+err_ratelimit:
+	floe_wg_ratelimit_destroy(&self->ratelimit);
 err_cookie:
 	floe_wg_cookie_checker_destroy(&self->cookie);
 err_free:
@@ -75,6 +92,8 @@ void floe_wg_device_destroy(floe_wg_device_t **self_p)
 		return;
 	self = *self_p;
 	pthread_mutex_destroy(&self->lock);
+	pthread_mutex_destroy(&self->load_lock);
+	floe_wg_ratelimit_destroy(&self->ratelimit);
 	floe_wg_cookie_checker_destroy(&self->cookie);
 	free(self->peers);
 	sodium_memzero(self, sizeof(*self));
@@ -89,7 +108,104 @@ void floe_wg_device_public_key(const floe_wg_device_t *self, uint8_t out[FLOE_WG
 
 void floe_wg_device_set_under_load(floe_wg_device_t *self, bool under_load)
 {
-	atomic_store(&self->under_load, under_load);
+	pthread_mutex_lock(&self->load_lock);
+	self->load_forced = under_load;
+	atomic_store(&self->under_load, self->load_forced || self->load_detected);
+	pthread_mutex_unlock(&self->load_lock);
+}
+
+/*
+ * Counts one MAC1-valid handshake at now_ns and returns whether the device
+ * is under load. Caller holds load_lock.
+ */
+static bool load_account_locked(floe_wg_device_t *self, uint64_t now_ns)
+{
+	const uint64_t window_ns = FLOE_WG_LOAD_WINDOW_MS * FLOE_NS_PER_MS;
+	const uint64_t enter = FLOE_WG_LOAD_ENTER_PER_S * FLOE_WG_LOAD_WINDOW_MS / 1000;
+	const uint64_t leave = FLOE_WG_LOAD_LEAVE_PER_S * FLOE_WG_LOAD_WINDOW_MS / 1000;
+
+	if (now_ns - self->load_window_start_ns >= window_ns || now_ns < self->load_window_start_ns) {
+		/* A window ended (or several: then the last one was empty). */
+		uint64_t last = now_ns - self->load_window_start_ns >= 2 * window_ns ? 0 : self->load_window_count;
+
+		if (self->load_detected && last < leave &&
+		    now_ns - self->load_last_busy_ns >= FLOE_WG_LOAD_HOLD_MS * FLOE_NS_PER_MS)
+			self->load_detected = false;
+		self->load_window_start_ns = now_ns;
+		self->load_window_count = 0;
+	}
+	self->load_window_count++;
+	self->load_stats.handshakes_seen++;
+	if (self->load_window_count > enter) {
+		if (!self->load_detected)
+			self->load_stats.under_load_entered++;
+		self->load_detected = true;
+		self->load_last_busy_ns = now_ns;
+	}
+	atomic_store(&self->under_load, self->load_forced || self->load_detected);
+	return self->load_forced || self->load_detected;
+}
+
+ssize_t floe_wg_device_admit(floe_wg_device_t *self, uint64_t now_ns, const void *src, size_t src_len,
+                             const struct floe_wg_ratelimit_key *key, const uint8_t *msg, size_t len,
+                             uint8_t *out, size_t cap)
+{
+	floe_wg_mac_state_t st;
+	bool under_load;
+	ssize_t rc = 0;
+
+	if (!self || !msg || len < FLOE_WG_HEADER_LEN)
+		return 0;
+	if (!((msg[FLOE_WG_OFF_TYPE] == FLOE_WG_MSG_INITIATION && len == FLOE_WG_MSG_INITIATION_LEN) ||
+	      (msg[FLOE_WG_OFF_TYPE] == FLOE_WG_MSG_RESPONSE && len == FLOE_WG_MSG_RESPONSE_LEN)))
+		return 0;
+	if (!out || cap < FLOE_WG_MSG_COOKIE_REPLY_LEN || src_len > FLOE_WG_MAX_SRC_ADDR_LEN || (src_len && !src))
+		return -ENOBUFS;
+	/* MAC1 alone first: input that does not know our key does not count as load. */
+	if (floe_wg_cookie_validate(&self->cookie, msg, len, NULL, 0, now_ns, false) == FLOE_WG_MAC_INVALID) {
+		pthread_mutex_lock(&self->load_lock);
+		self->load_stats.mac1_drops++;
+		pthread_mutex_unlock(&self->load_lock);
+		floe_wg_device_count_drop(self);
+		return -EBADMSG;
+	}
+	pthread_mutex_lock(&self->load_lock);
+	under_load = load_account_locked(self, now_ns);
+	pthread_mutex_unlock(&self->load_lock);
+	if (!under_load)
+		return 0;
+
+	st = floe_wg_cookie_validate(&self->cookie, msg, len, src, src_len, now_ns, true);
+	if (st != FLOE_WG_MAC_VALID_WITH_COOKIE) {
+		floe_wg_cookie_create_reply(&self->cookie, out, msg, len, src, src_len, now_ns);
+		rc = FLOE_WG_MSG_COOKIE_REPLY_LEN;
+	} else if (key && key->family && !floe_wg_ratelimit_allow(self->ratelimit, now_ns, key)) {
+		rc = -EBUSY;
+	}
+	pthread_mutex_lock(&self->load_lock);
+	if (rc > 0)
+		self->load_stats.cookie_replies_sent++;
+	else if (rc < 0)
+		self->load_stats.ratelimited_drops++;
+	pthread_mutex_unlock(&self->load_lock);
+	return rc;
+}
+
+void floe_wg_device_stats(floe_wg_device_t *self, floe_wg_device_stats_t *out)
+{
+	floe_wg_ratelimit_stats_t rl;
+
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	if (!self)
+		return;
+	floe_wg_ratelimit_stats(self->ratelimit, &rl);
+	pthread_mutex_lock(&self->load_lock);
+	*out = self->load_stats;
+	out->under_load = self->load_forced || self->load_detected;
+	pthread_mutex_unlock(&self->load_lock);
+	out->ratelimit_table_full = rl.table_full;
 }
 
 bool floe_wg_device_is_under_load(const floe_wg_device_t *self)

@@ -36,7 +36,7 @@ enum floe_wg_ratelimit_limits {
 };
 
 /* A source as the limiter sees it: family plus the address, masked to its prefix. */
-typedef struct {
+typedef struct floe_wg_ratelimit_key {
 	uint8_t family;   /* AF_INET or AF_INET6; 0 = unknown (never limited) */
 	uint8_t addr[FLOE_WG_RATELIMIT_ADDR_LEN];
 } floe_wg_ratelimit_key_t;

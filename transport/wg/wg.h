@@ -116,8 +116,63 @@ floe_wg_device_t *floe_wg_device_new(const uint8_t private_key[FLOE_WG_KEY_LEN])
 /* Destroys the device, wiping its keys. All its peers must be destroyed first. */
 void floe_wg_device_destroy(floe_wg_device_t **self_p);
 void floe_wg_device_public_key(const floe_wg_device_t *self, uint8_t out[FLOE_WG_KEY_LEN]);
-/* Under load, initiations and responses need a valid MAC2 or get a cookie reply. */
+/*
+ * Under load, initiations and responses need a valid MAC2 or get a cookie
+ * reply. true forces the device under load (tests, an operator); false
+ * hands the decision back to the rate detector in floe_wg_device_admit.
+ */
 void floe_wg_device_set_under_load(floe_wg_device_t *self, bool under_load);
+
+/*
+ * Handshake load detection (device-wide, with hysteresis): the device
+ * counts the MAC1-valid handshake messages passed to floe_wg_device_admit
+ * in windows of FLOE_WG_LOAD_WINDOW_MS. It goes under load as soon as one
+ * window holds more than FLOE_WG_LOAD_ENTER_PER_S (scaled to the window),
+ * and leaves only after a window below FLOE_WG_LOAD_LEAVE_PER_S that ends
+ * FLOE_WG_LOAD_HOLD_MS or more after the last window above the entry rate.
+ * 1,000/s is far above legitimate use (10,000 peers rekeying every
+ * 2 minutes make ~83/s) and costs ~5-10% of a core in DH (~50-100 us each).
+ */
+enum floe_wg_load_limits {
+	FLOE_WG_LOAD_WINDOW_MS = 100,
+	FLOE_WG_LOAD_ENTER_PER_S = 1000,
+	FLOE_WG_LOAD_LEAVE_PER_S = 250,
+	FLOE_WG_LOAD_HOLD_MS = 1000,
+};
+
+typedef struct {
+	uint64_t handshakes_seen;     /* MAC1-valid initiations/responses admitted or answered */
+	uint64_t mac1_drops;          /* handshake messages with a wrong MAC1 */
+	uint64_t cookie_replies_sent; /* under load, instead of a DH */
+	uint64_t ratelimited_drops;   /* under load, valid MAC2 but the source's bucket was empty */
+	uint64_t ratelimit_table_full;/* under load, a new source and the limiter's table full */
+	uint64_t under_load_entered;  /* times the detector went under load */
+	bool under_load;              /* now */
+} floe_wg_device_stats_t;
+
+struct floe_wg_ratelimit_key;
+
+/*
+ * Admission of one received datagram, before any DH or peer lookup: call
+ * it for every datagram, then go on to lookup/receive only when it returns
+ * 0. Data and cookie-reply messages (and wrong lengths, left to the normal
+ * path to count) return 0 at once. For an initiation or response:
+ *   -EBADMSG  MAC1 wrong (counted): drop;
+ *   > 0       under load without a valid MAC2: `out` holds a cookie reply
+ *             of that length for `src` (counted); send it, process nothing;
+ *   -EBUSY    under load, valid MAC2, but `key`'s source is over its rate
+ *             (or new and the limiter's table is full): drop (counted);
+ *   -ENOBUFS  cap < FLOE_WG_MSG_COOKIE_REPLY_LEN or src_len too long;
+ *   0         go on.
+ * `src` are the same address bytes later given to floe_wg_peer_receive
+ * (MAC2 covers them); `key` names the source for the per-source limiter
+ * (transport/wg/ratelimit.h); NULL means "no address known" and skips
+ * the limiter (MAC2 already proved the source can receive). Thread-safe.
+ */
+ssize_t floe_wg_device_admit(floe_wg_device_t *self, uint64_t now_ns, const void *src, size_t src_len,
+                             const struct floe_wg_ratelimit_key *key, const uint8_t *msg, size_t len,
+                             uint8_t *out, size_t cap);
+void floe_wg_device_stats(floe_wg_device_t *self, floe_wg_device_stats_t *out);
 
 /*
  * Finds the peer a received datagram is meant for, for a device that shares
