@@ -35,6 +35,7 @@
 #include "transport/net/pktring.h"
 #include "transport/net/tun.h"
 #include "transport/net/udp.h"
+#include "transport/wg/ratelimit.h"
 #include "transport/wg/wg.h"
 
 #define LOG_TARGET "floe::wg"
@@ -302,6 +303,24 @@ static void roam(fwg_peer_t *p, const floe_udp_dgram_t *d)
 			     FLOE_F_U64("peer", p->id), FLOE_F_STR("endpoint", ep));
 }
 
+/* 0: go on; otherwise the datagram was answered (cookie) or dropped. */
+static ssize_t admit(fwg_t *s, const floe_udp_dgram_t *d, uint64_t now)
+{
+	floe_wg_ratelimit_key_t key;
+	bool have_key = floe_wg_ratelimit_key_from_sockaddr(&key, (const struct sockaddr *)&d->addr,
+							   d->addr_len) == 0;
+	uint8_t *out = tx_slot(s);
+	ssize_t r = floe_wg_device_admit(s->dev, now, &d->addr, d->addr_len, have_key ? &key : NULL,
+					 d->buf, d->len, out, FWG_TX_BUF_BYTES);
+
+	if (r > 0)
+		tx_commit(s, (size_t)r, &d->addr, d->addr_len);
+	else if (r < 0)
+		floe_log_ratelimited(FLOE_LOG_DEBUG, LOG_TARGET, "Handshake not admitted",
+				     FLOE_F_I64("error", r));
+	return r;
+}
+
 static void handle_datagram(fwg_t *s, const floe_udp_dgram_t *d, uint64_t now)
 {
 	floe_wg_out_t kind = FLOE_WG_OUT_NONE;
@@ -311,6 +330,11 @@ static void handle_datagram(fwg_t *s, const floe_udp_dgram_t *d, uint64_t now)
 	ssize_t r;
 
 	if (d->len == 0) /* truncated or empty */
+		return;
+	/* Handshake floods stop here, before the DH that finding the peer
+	 * costs: a cookie reply under load, or a drop. */
+	r = admit(s, d, now);
+	if (r != 0)
 		return;
 	wg = floe_wg_device_lookup(s->dev, d->buf, d->len);
 	p = wg ? peer_of(s, wg) : NULL;
@@ -594,6 +618,17 @@ static int setup_signals(fwg_t *s)
 
 static void log_final_stats(const fwg_t *s)
 {
+	floe_wg_device_stats_t ds;
+
+	floe_wg_device_stats(s->dev, &ds);
+	floe_log(FLOE_LOG_INFO, LOG_TARGET, "Device stats",
+		 FLOE_F_U64("handshakes_seen", ds.handshakes_seen),
+		 FLOE_F_U64("cookie_replies_sent", ds.cookie_replies_sent),
+		 FLOE_F_U64("ratelimited_drops", ds.ratelimited_drops),
+		 FLOE_F_U64("mac1_drops", ds.mac1_drops),
+		 FLOE_F_U64("under_load_entered", ds.under_load_entered),
+		 FLOE_F_U64("device_drops", floe_wg_device_drops(s->dev)),
+		 FLOE_F_U64("tx_drops", s->tx_drops));
 	for (size_t i = 0; i < s->n_peers; i++) {
 		const fwg_peer_t *p = &s->peers[i];
 		floe_wg_peer_stats_t st;
