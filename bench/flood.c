@@ -1,0 +1,181 @@
+/*
+ * Handshake flood generator: MAC1-valid WireGuard initiations (the
+ * attacker knows the responder's public key, as anyone who can see a
+ * config or a portal answer does) with a fresh random ephemeral key,
+ * sender index and ciphertext each, MAC2 zero, sent at a fixed rate with
+ * sendmmsg for a bounded time. Cookie replies coming back are counted.
+ *
+ * Usage: bench_flood --target HOST:PORT --public-key BASE64
+ *                    [--rate PER_S] [--duration-s S]
+ *
+ * Prints one line:  flood: sent=N seconds=T sent_per_s=R target_per_s=X
+ *                   send_errors=E cookie_replies=C
+ * Exit 0 when at least 90% of the target rate went out, 1 otherwise
+ * (the machine could not keep up: the figure is then not the one asked
+ * for), 2 on bad arguments.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "runtime/clock.h"
+#include "transport/net/udp.h"
+#include "transport/wg/cookie.h"
+#include "transport/wg/key.h"
+#include "transport/wg/messages.h"
+#include "transport/wg/wg.h"
+
+enum {
+	BATCH = 64,                    /* datagrams per sendmmsg */
+	DEFAULT_RATE_PER_S = 50000,
+	DEFAULT_DURATION_S = 10,
+	MAX_DURATION_S = 600,
+	MAX_RATE_PER_S = 10000000,
+	PACE_SLEEP_US = 200,           /* when ahead of schedule */
+	RX_BYTES = 128,                /* a cookie reply is 64 */
+	MIN_RATE_PERCENT = 90,
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * FLOE_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* Random everything after the header; then the MAC1 that makes it worth a responder's time. */
+static void make_initiation(uint8_t msg[FLOE_WG_MSG_INITIATION_LEN], const uint8_t mac1_key[FLOE_WG_HASH_LEN])
+{
+	floe_wg_header_put(msg, FLOE_WG_MSG_INITIATION);
+	randombytes_buf(msg + FLOE_WG_INIT_OFF_SENDER, FLOE_WG_INIT_OFF_MAC1 - FLOE_WG_INIT_OFF_SENDER);
+	floe_wg_cookie_add_mac1(msg, FLOE_WG_MSG_INITIATION_LEN, mac1_key);
+	memset(msg + FLOE_WG_INIT_OFF_MAC2, 0, FLOE_WG_MAC_LEN);
+}
+
+/* Non-blocking drain; returns the cookie replies among what was waiting. */
+static uint64_t drain_replies(int fd)
+{
+	static uint8_t bufs[BATCH][RX_BYTES];
+	struct mmsghdr m[BATCH];
+	struct iovec iov[BATCH];
+	uint64_t n = 0;
+	int r;
+
+	do {
+		for (int i = 0; i < BATCH; i++) {
+			iov[i] = (struct iovec){ bufs[i], RX_BYTES };
+			m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+		}
+		r = recvmmsg(fd, m, BATCH, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < r; i++)
+			if (m[i].msg_len == FLOE_WG_MSG_COOKIE_REPLY_LEN && bufs[i][0] == FLOE_WG_MSG_COOKIE_REPLY)
+				n++;
+	} while (r == BATCH);
+	return n;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench_flood --target HOST:PORT --public-key BASE64 [--rate PER_S] [--duration-s S]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "target", required_argument, NULL, 't' },
+		{ "public-key", required_argument, NULL, 'k' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "duration-s", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static uint8_t msgs[BATCH][FLOE_WG_MSG_INITIATION_LEN];
+	struct mmsghdr mm[BATCH];
+	struct iovec iov[BATCH];
+	struct sockaddr_storage to;
+	socklen_t to_len = 0;
+	uint8_t pub[FLOE_KEY_LEN], mac1_key[FLOE_WG_HASH_LEN];
+	const char *target = NULL, *key_b64 = NULL;
+	long rate = DEFAULT_RATE_PER_S, duration_s = DEFAULT_DURATION_S;
+	uint64_t sent = 0, errors = 0, replies = 0, start, end, now;
+	double secs, per_s;
+	int opt, fd;
+
+	while ((opt = getopt_long(argc, argv, "t:k:r:d:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 't': target = optarg; break;
+		case 'k': key_b64 = optarg; break;
+		case 'r': rate = strtol(optarg, NULL, 10); break;
+		case 'd': duration_s = strtol(optarg, NULL, 10); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!target || !key_b64 || rate <= 0 || rate > MAX_RATE_PER_S ||
+	    duration_s <= 0 || duration_s > MAX_DURATION_S) {
+		usage(stderr);
+		return 2;
+	}
+	if (sodium_init() < 0 || floe_key_from_base64(pub, key_b64) != 0) {
+		fprintf(stderr, "bench_flood: --public-key: not a 44-char base64 key\n");
+		return 2;
+	}
+	if (floe_udp_endpoint_parse(target, &to, &to_len) != 0) {
+		fprintf(stderr, "bench_flood: --target: '%s' is not HOST:PORT\n", target);
+		return 2;
+	}
+	floe_wg_cookie_mac1_key(mac1_key, pub);
+	fd = socket(to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		perror("bench_flood: socket");
+		return 2;
+	}
+	for (int i = 0; i < BATCH; i++) {
+		iov[i] = (struct iovec){ msgs[i], FLOE_WG_MSG_INITIATION_LEN };
+		mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &to, .msg_namelen = to_len,
+						       .msg_iov = &iov[i], .msg_iovlen = 1 } };
+	}
+
+	start = now = mono_ns();
+	end = start + (uint64_t)duration_s * FLOE_NS_PER_S;
+	while (now < end) {
+		/* Where the schedule says we should be by now. */
+		uint64_t due = (uint64_t)((double)(now - start) * (double)rate / 1e9);
+		int n, r;
+
+		if (sent + errors >= due) {
+			replies += drain_replies(fd);
+			usleep(PACE_SLEEP_US);
+			now = mono_ns();
+			continue;
+		}
+		n = due - sent - errors > BATCH ? BATCH : (int)(due - sent - errors);
+		for (int i = 0; i < n; i++)
+			make_initiation(msgs[i], mac1_key);
+		r = sendmmsg(fd, mm, (unsigned)n, 0);
+		if (r < 0) {
+			/* ENOBUFS / ECONNREFUSED (an ICMP from a closed port): counted, go on. */
+			errors += (uint64_t)n;
+		} else {
+			sent += (uint64_t)r;
+			errors += (uint64_t)(n - r);
+		}
+		now = mono_ns();
+	}
+	replies += drain_replies(fd);
+	close(fd);
+	secs = (double)(now - start) / 1e9;
+	per_s = (double)sent / secs;
+	printf("flood: sent=%llu seconds=%.2f sent_per_s=%.0f target_per_s=%ld send_errors=%llu cookie_replies=%llu\n",
+	       (unsigned long long)sent, secs, per_s, rate, (unsigned long long)errors,
+	       (unsigned long long)replies);
+	return per_s * 100 >= (double)rate * MIN_RATE_PERCENT ? 0 : 1;
+}
