@@ -25,7 +25,16 @@ done
 	fail "libfloe not built in $BIN (cmake --build <dir> --target floe floe_static)"
 
 tmp=$(mktemp -d /tmp/pkg-install-test.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+BG_PIDS=() # background programs of the loopback run below
+cleanup() {
+	local pid
+	for pid in "${BG_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 prefix=$tmp/prefix
 
 # --- install -----------------------------------------------------------------
@@ -236,6 +245,74 @@ for dir in "$tmp/ex-pc" "$tmp/ex-cmake-build"; do
 	echo "ok: custom-signalling ($how): connected without a portal, 20/20 echoes"
 	out=$("$dir/echo-gateway" --help) && [[ $out == "usage: "* ]] || fail "echo-gateway ($how) --help: $out"
 done
+
+# --- docs/embedding.md's client --------------------------------------------------------
+# The walk-through's program, taken from the document as it stands, built
+# against the installed package and run the way the document says: the
+# installed floe-portal, echo-gateway and myclient, all on 127.0.0.1.
+DOC=$SRC/docs/embedding.md
+LOOPBACK_RUN_TIMEOUT_S=40
+mkdir "$tmp/doc"
+awk '/^<!-- myclient.c:/ { grab = 1; next } grab && /^```c$/ { inside = 1; next }
+	inside && /^```/ { exit } inside { print }' "$DOC" >"$tmp/doc/myclient.c"
+[[ -s $tmp/doc/myclient.c ]] || fail "no myclient.c block in $DOC"
+cp "$SRC/examples/ippkt.h" "$tmp/doc/"
+# shellcheck disable=SC2046 # word splitting of pkg-config output is the point
+timeout "$STEP_TIMEOUT_S" cc -std=c11 -Wall -Wextra -Werror -o "$tmp/doc/myclient" "$tmp/doc/myclient.c" \
+	$(pkg-config --cflags --libs floe) -Wl,-rpath,"$(pkg-config --variable=libdir floe)" ||
+	fail "building $DOC's myclient.c with pkg-config"
+(
+	umask 077
+	for n in portal gateway client; do
+		"$prefix/bin/floectl" genkey >"$tmp/doc/$n.key" &&
+			"$prefix/bin/floectl" pubkey <"$tmp/doc/$n.key" >"$tmp/doc/$n.pub" || exit 1
+	done
+) || fail "floectl genkey / pubkey"
+port=$((20000 + RANDOM % 30000))
+portal=tcp://127.0.0.1:$port
+cat >"$tmp/doc/portal.conf" <<CEOF
+[Portal]
+ListenAddress = $portal
+PrivateKeyFile = $tmp/doc/portal.key
+
+[Resource echo]
+CIDR = 100.64.255.1/32
+
+[Gateway gw]
+PublicKey = $(cat "$tmp/doc/gateway.pub")
+Resources = echo
+TunnelIPv4 = 100.64.255.1
+
+[Client alice]
+PublicKey = $(cat "$tmp/doc/client.pub")
+TunnelIPv4 = 100.64.0.2
+
+[Grant alice-echo]
+Client = alice
+Resource = echo
+CEOF
+"$prefix/bin/floe-portal" --config "$tmp/doc/portal.conf" >"$tmp/doc/portal.log" 2>&1 &
+BG_PIDS+=($!)
+"$tmp/ex-cmake-build/echo-gateway" --key-file "$tmp/doc/gateway.key" --portal "$portal" \
+	--portal-key "$(cat "$tmp/doc/portal.pub")" --local-address 127.0.0.1 --address 100.64.255.1 \
+	--timeout $LOOPBACK_RUN_TIMEOUT_S >"$tmp/doc/echo-gateway.log" 2>&1 &
+gw_pid=$!
+BG_PIDS+=("$gw_pid")
+for ((i = 0; i < 150; i++)); do
+	grep -qs '^ready: ' "$tmp/doc/echo-gateway.log" && break
+	sleep 0.1
+done
+grep -q '^ready: ' "$tmp/doc/echo-gateway.log" ||
+	fail "echo-gateway not welcomed by floe-portal on $portal: $(tail -n 5 "$tmp/doc/echo-gateway.log" "$tmp/doc/portal.log")"
+out=$(MYCLIENT_LOCAL_ADDRESS=127.0.0.1 env -u LD_LIBRARY_PATH timeout "$LOOPBACK_RUN_TIMEOUT_S" \
+	"$tmp/doc/myclient" "$portal" "$(cat "$tmp/doc/portal.pub")" "$tmp/doc/client.key" 100.64.0.2 100.64.255.1 \
+	2>"$tmp/doc/myclient.log") || fail "myclient: $out $(tail -n 5 "$tmp/doc/myclient.log")"
+[[ $out == *"3/3 replies"* && $out == *"reply from 100.64.255.1 seq "* ]] || fail "myclient printed: $out"
+kill -TERM "$gw_pid"
+wait "$gw_pid" || fail "echo-gateway exited $? on SIGTERM"
+summary=$(grep '^answered icmp ' "$tmp/doc/echo-gateway.log") || fail "no summary from echo-gateway"
+[[ $summary =~ ^answered\ icmp\ ([0-9]+)\  ]] && ((BASH_REMATCH[1] >= 3)) || fail "echo-gateway: $summary"
+echo "ok: docs/embedding.md's myclient (pkg-config) pinged echo-gateway (find_package) through floe-portal on 127.0.0.1: 3/3 replies; $summary"
 
 # --- man pages and units ---------------------------------------------------------
 if command -v man >/dev/null 2>&1 && command -v groff >/dev/null 2>&1; then
