@@ -18,6 +18,7 @@
 #include "runtime/actor.h"
 #include "runtime/log.h"
 #include "runtime/mailbox.h"
+#include "transport/wg/ratelimit.h"
 
 #define TARGET "floe::conn"
 
@@ -370,6 +371,23 @@ static void s_on_failed(void *user, const char *reason)
 	s_fail(self, text);
 }
 
+/*
+ * The shared device's handshake admission, before the DH: > 0 is a cookie
+ * reply waiting in the transmit slot, < 0 a drop, 0 go on. The source is
+ * the ICE path's remote address (libnice does not say where a datagram came
+ * from): a flooder then cannot get cookies, which go to that address, and
+ * the limiter only ever sees MAC2-valid messages, which only that address
+ * can make.
+ */
+static ssize_t s_admit(self_t *self, const char *src, size_t src_len, const uint8_t *buf, size_t len)
+{
+	floe_wg_ratelimit_key_t key;
+	bool have_key = floe_wg_ratelimit_key_from_string(&key, self->path.remote_addr) == 0;
+
+	return floe_wg_device_admit(self->conn->cfg.wg_device, s_now(self), src, src_len,
+				    have_key ? &key : NULL, buf, len, s_tx_slot(self), TX_SLOT_BYTES);
+}
+
 static void s_on_recv(void *user, const uint8_t *buf, size_t len)
 {
 	self_t *self = user;
@@ -385,8 +403,12 @@ static void s_on_recv(void *user, const uint8_t *buf, size_t len)
 	if (len < 1 || buf[0] != FLOE_WG_MSG_DATA) {
 		/* Handshake messages only ever produce a datagram to send back:
 		 * answer straight into the transmit batch. */
-		n = floe_wg_peer_receive(self->peer, s_now(self), src, src_len, buf, len,
-					 s_tx_slot(self), TX_SLOT_BYTES, &kind);
+		n = s_admit(self, src, src_len, buf, len);
+		if (n == 0)
+			n = floe_wg_peer_receive(self->peer, s_now(self), src, src_len, buf, len,
+						 s_tx_slot(self), TX_SLOT_BYTES, &kind);
+		else if (n > 0)
+			kind = FLOE_WG_OUT_NETWORK;
 		if (n > 0 && kind == FLOE_WG_OUT_NETWORK)
 			s_wg_output(self, (size_t)n);
 		goto out;
@@ -610,6 +632,18 @@ static void s_check_idle(self_t *self)
 		s_set_state(self, FLOE_CONN_IDLE);
 }
 
+static void s_handle_batch(self_t *self, floe_msg_t **batch, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (self->done || !s_handle_msg(self, &batch[i])) {
+			if (!self->done)
+				s_set_state(self, FLOE_CONN_CLOSED);
+			self->done = true;
+			floe_msg_destroy(&batch[i]);
+		}
+	}
+}
+
 static void s_loop(self_t *self)
 {
 	zmq_pollitem_t items[1 + FLOE_ICE_POLL_MAX_FDS];
@@ -623,6 +657,9 @@ static void s_loop(self_t *self)
 		if (n < 0)
 			n = 0;
 		timeout = s_timeout_ms(self, timeout);
+		/* After prepare: a post from now on wakes the poll (conn_api.c). */
+		if (floe_conn_inbox_pending_(self->conn))
+			timeout = 0;
 		floe_mailbox_pollitem(self->mailbox, &items[0]);
 		for (int i = 0; i < n; i++)
 			items[1 + i] = (zmq_pollitem_t){ .socket = NULL, .fd = fds[i].fd,
@@ -633,14 +670,9 @@ static void s_loop(self_t *self)
 		floe_ice_agent_poll_dispatch(self->ice, fds, n);
 
 		rc = floe_mailbox_recv_batch(self->mailbox, batch, FLOE_CONN_RX_BATCH_MSGS);
-		for (int i = 0; i < rc; i++) {
-			if (self->done || !s_handle_msg(self, &batch[i])) {
-				if (!self->done)
-					s_set_state(self, FLOE_CONN_CLOSED);
-				self->done = true;
-				floe_msg_destroy(&batch[i]);
-			}
-		}
+		s_handle_batch(self, batch, rc);
+		rc = floe_conn_inbox_take_(self->conn, batch, FLOE_CONN_RX_BATCH_MSGS);
+		s_handle_batch(self, batch, rc);
 		if (!self->done) {
 			s_run_wg_timers(self);
 			s_handle_wg_events(self);
@@ -659,6 +691,8 @@ static void s_self_destroy(self_t **self_p)
 
 	if (!self)
 		return;
+	/* No poster may wake the agent once it is gone. */
+	floe_conn_inbox_close_(self->conn);
 	floe_ice_agent_destroy(&self->ice);
 	floe_wg_peer_destroy(&self->peer);
 	floe_ring_destroy(&self->device_ring);
@@ -720,6 +754,7 @@ static int s_self_new(floe_conn_t *conn, floe_actor_t *actor, floe_mailbox_t *ma
 	rc = floe_ice_agent_local_credentials(self->ice, conn->ufrag, conn->pwd);
 	if (rc < 0)
 		goto err;
+	floe_conn_inbox_open_(conn, self->ice);
 	*out = self;
 	return 0;
 err:

@@ -66,6 +66,8 @@ enum floe_conn_limits {
 	FLOE_CONN_RX_BATCH_MSGS = 64,    /* mailbox messages taken per wake-up */
 	FLOE_CONN_IDLE_AFTER_S = 30,
 	FLOE_CONN_ID_MAX_BYTES = 64,     /* cid and client_id, for logs */
+	/* The owner's inbox (floe_conn_post): as many as one mailbox sender's pipe. */
+	FLOE_CONN_INBOX_MSGS = 1024,
 };
 
 /* Plain data; copied by floe_conn_new. */
@@ -99,6 +101,17 @@ floe_conn_t *floe_conn_new(floe_ctx_t *ctx, const floe_conn_config_t *cfg);
 /* Stops (if still running) and joins the actor; frees everything. Idempotent. */
 void floe_conn_destroy(floe_conn_t **self_p);
 
+/*
+ * Hands a message (a packet, credentials, a candidate: what the mailbox
+ * takes) to the connection without a ZeroMQ sender: a bounded queue
+ * under a mutex, whose first message wakes the connection's thread
+ * through its ICE agent's GLib context. So the owner holds no file
+ * descriptor per connection (docs/perf.md "Scale"). Any thread; messages
+ * from one thread arrive in order. Takes *msg_p on every path: 0;
+ * -EAGAIN when FLOE_CONN_INBOX_MSGS are queued (dropped; the caller
+ * counts it); -EPIPE when the connection's thread has ended; -EINVAL.
+ */
+FLOE_MUST_CHECK int floe_conn_post(floe_conn_t *self, floe_msg_t **msg_p);
 /* The mailbox endpoint, for floe_mailbox_sender_new() on producer threads. */
 const char *floe_conn_endpoint(const floe_conn_t *self);
 /* The runtime actor id (what FLOE_CONTROL_CHILD_EXITED carries). */

@@ -158,18 +158,12 @@ node_conn_t *node_conn_start(floe_node_t *self, const floe_conn_config_t *base, 
 		err = errno ? errno : EIO;
 		goto out;
 	}
-	c->to = floe_mailbox_sender_new(self->ctx, floe_conn_endpoint(c->conn));
-	if (!c->to) {
-		err = errno ? errno : EIO;
-		goto out;
-	}
 	node_table_lock(self);
 	self->conns[self->n_conns++] = c;
 	node_table_unlock(self);
 out:
 	sodium_memzero(&cfg, sizeof(cfg));
 	if (err && c) {
-		floe_mailbox_sender_destroy(&c->to);
 		floe_conn_destroy(&c->conn);
 		free(c);
 		c = NULL;
@@ -210,7 +204,6 @@ void node_conn_reap(floe_node_t *self, node_conn_t *c, const char *why)
 	floe_conn_counters(c->conn, &last);
 	floe_counters_sum(&self->closed, &last, 1);
 	node_table_unlock(self);
-	floe_mailbox_sender_destroy(&c->to);
 	floe_conn_destroy(&c->conn);
 	sodium_memzero(c, sizeof(*c));
 	free(c);
@@ -220,9 +213,10 @@ void node_conn_send(floe_node_t *self, node_conn_t *c, floe_msg_t *m)
 {
 	if (!m)
 		return;
-	/* A full connection mailbox drops the packet: counted here, as the
-	 * node's sender is the one that saw it full. */
-	if (floe_mailbox_send(c->to, &m) == -EAGAIN)
+	/* A full inbox drops the packet: counted here, as the node is the
+	 * one that saw it full. floe_conn_post, not a mailbox sender: no fd
+	 * per connection on the node's side. */
+	if (floe_conn_post(c->conn, &m) == -EAGAIN)
 		floe_counters_inc(&self->counters, FLOE_COUNTER_MAILBOX_DROPS);
 }
 

@@ -39,7 +39,6 @@ enum node_limits {
 typedef struct node_conn {
 	uint64_t tag;                       /* arg of its events */
 	floe_conn_t *conn;
-	floe_mailbox_sender_t *to;          /* the node thread's sender to it */
 	char cid[FLOE_SIGNAL_CID_CAP];      /* "" until flow_granted on a client */
 	char label[NODE_LABEL_BYTES];       /* cid, or "flow-<resource>" before it */
 	char client_id[FLOE_SIGNAL_ID_CAP];

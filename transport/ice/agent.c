@@ -732,6 +732,12 @@ void floe_ice_agent_poll_dispatch(floe_ice_agent_t *self, struct pollfd *fds, in
 	s_leave(self);
 }
 
+void floe_ice_agent_wakeup(floe_ice_agent_t *self)
+{
+	if (self)
+		g_main_context_wakeup(self->ctx);
+}
+
 int floe_ice_agent_iterate(floe_ice_agent_t *self, int timeout_ms)
 {
 	struct pollfd fds[FLOE_ICE_POLL_MAX_FDS];

@@ -205,5 +205,10 @@ FLOE_EXPORT void floe_ice_agent_poll_dispatch(floe_ice_agent_t *self,
 /* prepare + poll + dispatch once, waiting at most timeout_ms. For tests
  * that drive several agents from one thread. 0 or -errno. */
 FLOE_EXPORT int floe_ice_agent_iterate(floe_ice_agent_t *self, int timeout_ms);
+/* Makes the owner thread's poll on the prepared fds return (GLib's
+ * context wake-up): the one call that another thread may make, so a
+ * producer can wake the owner without a file descriptor of its own. The
+ * caller must keep destroy from running concurrently. NULL: nothing. */
+FLOE_EXPORT void floe_ice_agent_wakeup(floe_ice_agent_t *self);
 
 #endif
