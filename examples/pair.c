@@ -314,11 +314,13 @@ int main(int argc, char **argv)
 
 	/* 1. Signalling: until both sides report the first handshake done. */
 	while (!(p.established[CL] && p.established[GW])) {
+		bool no_ping_yet = false;
+
 		if (now_us() >= deadline) {
 			fprintf(stderr, "pair: not connected within %ld s\n", timeout_s);
 			goto out;
 		}
-		if (pair_poll(&p, POLL_SLICE_MS, 0, payload, &(bool){ false }, &bad_packets) < 0)
+		if (pair_poll(&p, POLL_SLICE_MS, 0, payload, &no_ping_yet, &bad_packets) < 0)
 			goto out;
 	}
 	printf("connected in %" PRIu64 " ms over %s %s -> %s %s\n", (now_us() - start) / 1000,
