@@ -257,6 +257,14 @@ awk '/^<!-- myclient.c:/ { grab = 1; next } grab && /^```c$/ { inside = 1; next 
 	inside && /^```/ { exit } inside { print }' "$DOC" >"$tmp/doc/myclient.c"
 [[ -s $tmp/doc/myclient.c ]] || fail "no myclient.c block in $DOC"
 cp "$SRC/examples/ippkt.h" "$tmp/doc/"
+awk '/^\/\* hello.c \*\/$/ { inside = 1 } inside && /^```/ { exit } inside { print }' "$DOC" >"$tmp/doc/hello.c"
+[[ -s $tmp/doc/hello.c ]] || fail "no hello.c block in $DOC"
+# shellcheck disable=SC2046 # word splitting of pkg-config output is the point
+timeout "$STEP_TIMEOUT_S" cc -std=c11 -Wall -Wextra -Werror -o "$tmp/doc/hello" "$tmp/doc/hello.c" \
+	$(pkg-config --cflags --libs floe) -Wl,-rpath,"$(pkg-config --variable=libdir floe)" ||
+	fail "building $DOC's hello.c with pkg-config"
+hello=$(env -u LD_LIBRARY_PATH timeout 10 "$tmp/doc/hello") || fail "hello: $hello"
+[[ $hello =~ ^libfloe\ $version,\ a\ new\ public\ key:\ [A-Za-z0-9+/]{43}=$ ]] || fail "hello printed: $hello"
 # shellcheck disable=SC2046 # word splitting of pkg-config output is the point
 timeout "$STEP_TIMEOUT_S" cc -std=c11 -Wall -Wextra -Werror -o "$tmp/doc/myclient" "$tmp/doc/myclient.c" \
 	$(pkg-config --cflags --libs floe) -Wl,-rpath,"$(pkg-config --variable=libdir floe)" ||
@@ -312,6 +320,7 @@ kill -TERM "$gw_pid"
 wait "$gw_pid" || fail "echo-gateway exited $? on SIGTERM"
 summary=$(grep '^answered icmp ' "$tmp/doc/echo-gateway.log") || fail "no summary from echo-gateway"
 [[ $summary =~ ^answered\ icmp\ ([0-9]+)\  ]] && ((BASH_REMATCH[1] >= 3)) || fail "echo-gateway: $summary"
+echo "ok: docs/embedding.md's hello.c: $hello"
 echo "ok: docs/embedding.md's myclient (pkg-config) pinged echo-gateway (find_package) through floe-portal on 127.0.0.1: 3/3 replies; $summary"
 
 # --- man pages and units ---------------------------------------------------------
