@@ -34,6 +34,14 @@ out=$(timeout 90 "$bin/example_pair" --count $PAIR_COUNT --timeout 60 2>&1) || f
 [[ $out == *"$PAIR_COUNT/$PAIR_COUNT packets came back; rtt us: min "* ]] || fail "example_pair printed: $out"
 echo "ok: example_pair: ${out##*$'\n'}"
 
+# Packets that cannot all come back within the bound: exit 1, and says so.
+out=$(timeout 30 "$bin/example_pair" --count 100000 --timeout 1 2>&1)
+rc=$?
+((rc == 1)) || fail "example_pair over its bound: exit $rc (expected 1): $out"
+[[ $out =~ ([0-9]+)/100000\ packets\ came\ back ]] && ((BASH_REMATCH[1] < 100000)) ||
+	fail "example_pair over its bound printed: $out"
+echo "ok: example_pair --timeout 1 with 100000 pings: exit 1 after ${BASH_REMATCH[0]}"
+
 out=$(timeout 60 "$bin/example_custom_signalling" --count 50 --timeout 30 2>&1) ||
 	fail "example_custom_signalling: $out"
 [[ $out == *"50/50 UDP echoes came back through the tunnel"* ]] || fail "example_custom_signalling printed: $out"
