@@ -173,11 +173,15 @@ target_link_libraries(consumer_shared floe::floe)
 add_executable(consumer_static consumer.c)
 target_link_libraries(consumer_static floe::floe_static)
 CEOF
-timeout "$STEP_TIMEOUT_S" cmake -S "$tmp/cmake-consumer" -B "$tmp/cmake-build" \
-	-DCMAKE_PREFIX_PATH="$prefix" >"$tmp/cmake.log" 2>&1 ||
-	{ cat "$tmp/cmake.log"; fail "find_package(floe) in a consumer project"; }
-timeout "$STEP_TIMEOUT_S" cmake --build "$tmp/cmake-build" >"$tmp/cmake.log" 2>&1 ||
-	{ cat "$tmp/cmake.log"; fail "building against floe::floe / floe::floe_static"; }
+# cmake_project SRC BUILD WHAT: configure against the installed prefix and
+# build, each step bounded; on failure its log and "WHAT" name the problem.
+cmake_project() {
+	timeout "$STEP_TIMEOUT_S" cmake -S "$1" -B "$2" -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/cmake.log" 2>&1 ||
+		{ cat "$tmp/cmake.log"; fail "find_package(floe) in $3"; }
+	timeout "$STEP_TIMEOUT_S" cmake --build "$2" >"$tmp/cmake.log" 2>&1 ||
+		{ cat "$tmp/cmake.log"; fail "building $3 against the installed floe"; }
+}
+cmake_project "$tmp/cmake-consumer" "$tmp/cmake-build" "a consumer of floe::floe / floe::floe_static"
 check_consumer "$tmp/cmake-build/consumer_shared" shared
 check_consumer "$tmp/cmake-build/consumer_static" static
 
@@ -222,11 +226,7 @@ foreach(ex ${EXAMPLES[*]})
   target_link_libraries(\${ex} PRIVATE floe::floe Threads::Threads)
 endforeach()
 CEOF
-timeout "$STEP_TIMEOUT_S" cmake -S "$tmp/ex-cmake" -B "$tmp/ex-cmake-build" \
-	-DCMAKE_PREFIX_PATH="$prefix" >"$tmp/cmake.log" 2>&1 ||
-	{ cat "$tmp/cmake.log"; fail "find_package(floe) in the examples' project"; }
-timeout "$STEP_TIMEOUT_S" cmake --build "$tmp/ex-cmake-build" >"$tmp/cmake.log" 2>&1 ||
-	{ cat "$tmp/cmake.log"; fail "building the examples against floe::floe"; }
+cmake_project "$tmp/ex-cmake" "$tmp/ex-cmake-build" "the examples' project (floe::floe)"
 for ex in "${EXAMPLES[@]}"; do
 	check_links "$tmp/ex-cmake-build/$ex" shared
 done
