@@ -37,7 +37,8 @@ typedef struct {
 	floe_role_t role;
 	floe_wg_peer_t *peer;
 	floe_ice_agent_t *ice;
-	floe_mailbox_sender_t *parent;
+	floe_mailbox_sender_t *parent;  /* NULL when cfg.parent_inbox carries our output */
+	uint64_t parent_drops;          /* posts the parent's inbox refused as full */
 	floe_ring_t *device_ring;     /* client: packets waiting for the session */
 	floe_ring_t *wg_ring;         /* both: WireGuard output waiting for a path */
 	floe_ice_path_t path;         /* the nominated pair; its remote address feeds cookies */
@@ -70,6 +71,18 @@ static uint64_t s_now(self_t *self)
 
 /* ---- output to the parent ----------------------------------------------- */
 
+/* Consumed on every path; a full parent mailbox or inbox counts the drop.
+ * urgent: an event, which may use the inbox's reserve (packets may not). */
+static void s_to_parent(self_t *self, floe_msg_t **m_p, bool urgent)
+{
+	if (!self->parent) {
+		if (floe_inbox_post(self->conn->cfg.parent_inbox, m_p, urgent) == -EAGAIN)
+			self->parent_drops++;
+		return;
+	}
+	(void)floe_mailbox_send(self->parent, m_p);
+}
+
 static void s_emit(self_t *self, uint16_t type, const void *payload, size_t len)
 {
 	floe_msg_t *m = floe_msg_new_heap(type, len);
@@ -83,8 +96,7 @@ static void s_emit(self_t *self, uint16_t type, const void *payload, size_t len)
 		return;
 	}
 	floe_msg_set_arg(m, self->conn->cfg.tag);
-	/* Consumed on every path; a full parent mailbox counts the drop. */
-	(void)floe_mailbox_send(self->parent, &m);
+	s_to_parent(self, &m, true);
 }
 
 static void s_emit_text(self_t *self, uint16_t type, const char *text)
@@ -296,7 +308,8 @@ static void s_sync_counters(self_t *self)
 		atomic_store_explicit(&self->counters->v[map[i].id], v, memory_order_relaxed);
 	}
 	atomic_store_explicit(&self->counters->v[FLOE_COUNTER_MAILBOX_DROPS],
-			      floe_mailbox_sender_drops(self->parent), memory_order_relaxed);
+			      self->parent ? floe_mailbox_sender_drops(self->parent) : self->parent_drops,
+			      memory_order_relaxed);
 }
 
 /* ---- ICE callbacks (this thread, from dispatch) --------------------------- */
@@ -426,7 +439,7 @@ static void s_on_recv(void *user, const uint8_t *buf, size_t len)
 		self->last_data_ns = s_now(self);
 		if (s_state(self) == FLOE_CONN_IDLE)
 			s_set_state(self, FLOE_CONN_CONNECTED);
-		(void)floe_mailbox_send(self->parent, &m);
+		s_to_parent(self, &m, false);
 	}
 	floe_msg_destroy(&m);
 out:
@@ -658,7 +671,7 @@ static void s_loop(self_t *self)
 			n = 0;
 		timeout = s_timeout_ms(self, timeout);
 		/* After prepare: a post from now on wakes the poll (conn_api.c). */
-		if (floe_conn_inbox_pending_(self->conn))
+		if (floe_inbox_pending(self->conn->inbox))
 			timeout = 0;
 		floe_mailbox_pollitem(self->mailbox, &items[0]);
 		for (int i = 0; i < n; i++)
@@ -671,7 +684,7 @@ static void s_loop(self_t *self)
 
 		rc = floe_mailbox_recv_batch(self->mailbox, batch, FLOE_CONN_RX_BATCH_MSGS);
 		s_handle_batch(self, batch, rc);
-		rc = floe_conn_inbox_take_(self->conn, batch, FLOE_CONN_RX_BATCH_MSGS);
+		rc = floe_inbox_take(self->conn->inbox, batch, FLOE_CONN_RX_BATCH_MSGS);
 		s_handle_batch(self, batch, rc);
 		if (!self->done) {
 			s_run_wg_timers(self);
@@ -692,7 +705,7 @@ static void s_self_destroy(self_t **self_p)
 	if (!self)
 		return;
 	/* No poster may wake the agent once it is gone. */
-	floe_conn_inbox_close_(self->conn);
+	floe_inbox_close(self->conn->inbox);
 	floe_ice_agent_destroy(&self->ice);
 	floe_wg_peer_destroy(&self->peer);
 	floe_ring_destroy(&self->device_ring);
@@ -705,6 +718,12 @@ static void s_self_destroy(self_t **self_p)
 	}
 	free(self);
 	*self_p = NULL;
+}
+
+/* floe_conn_post's wake-up: the agent's context, in whose fds we poll. */
+static void s_wake(void *agent)
+{
+	floe_ice_agent_wakeup(agent);
 }
 
 static int s_self_new(floe_conn_t *conn, floe_actor_t *actor, floe_mailbox_t *mailbox, self_t **out)
@@ -732,8 +751,9 @@ static int s_self_new(floe_conn_t *conn, floe_actor_t *actor, floe_mailbox_t *ma
 	self->tx_buf = malloc((size_t)FLOE_CONN_TX_BATCH_PKTS * TX_SLOT_BYTES);
 	self->device_ring = floe_ring_new(FLOE_POLICY_DEVICE_RING_PKTS);
 	self->wg_ring = floe_ring_new(FLOE_POLICY_WG_RING_PKTS);
-	self->parent = floe_mailbox_sender_new(floe_actor_ctx(actor), cfg->parent_endpoint);
-	if (!self->tx_buf || !self->device_ring || !self->wg_ring || !self->parent)
+	if (!cfg->parent_inbox)
+		self->parent = floe_mailbox_sender_new(floe_actor_ctx(actor), cfg->parent_endpoint);
+	if (!self->tx_buf || !self->device_ring || !self->wg_ring || (!self->parent && !cfg->parent_inbox))
 		goto err;
 
 	if (!cfg->defer_peer) {
@@ -754,7 +774,7 @@ static int s_self_new(floe_conn_t *conn, floe_actor_t *actor, floe_mailbox_t *ma
 	rc = floe_ice_agent_local_credentials(self->ice, conn->ufrag, conn->pwd);
 	if (rc < 0)
 		goto err;
-	floe_conn_inbox_open_(conn, self->ice);
+	floe_inbox_set_wake(conn->inbox, s_wake, self->ice);
 	*out = self;
 	return 0;
 err:

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "actors/inbox.h"
 #include "actors/policy.h"
 #include "runtime/clock.h"
 #include "runtime/counters.h"
@@ -66,8 +67,10 @@ enum floe_conn_limits {
 	FLOE_CONN_RX_BATCH_MSGS = 64,    /* mailbox messages taken per wake-up */
 	FLOE_CONN_IDLE_AFTER_S = 30,
 	FLOE_CONN_ID_MAX_BYTES = 64,     /* cid and client_id, for logs */
-	/* The owner's inbox (floe_conn_post): as many as one mailbox sender's pipe. */
+	/* The owner's inbox (floe_conn_post): as many as one mailbox sender's
+	 * pipe; signalling may use the last RESERVE slots, packets not. */
 	FLOE_CONN_INBOX_MSGS = 1024,
+	FLOE_CONN_INBOX_RESERVE_MSGS = 64,
 };
 
 /* Plain data; copied by floe_conn_new. */
@@ -86,7 +89,11 @@ typedef struct {
 	uint8_t preshared_key[FLOE_WG_KEY_LEN]; /* wiped by floe_conn_new's copy on exit */
 	uint16_t persistent_keepalive_s;
 	floe_ice_config_t ice;            /* its pointers must stay valid until new returns */
-	const char *parent_endpoint;      /* the parent's mailbox */
+	const char *parent_endpoint;      /* the parent's mailbox (exit notice; events too unless parent_inbox) */
+	/* Events and delivered packets go here instead, when set: a node's
+	 * shared inbox, so a connection holds no sender fd (actors/inbox.h).
+	 * Must outlive the connection. */
+	floe_inbox_t *parent_inbox;
 	floe_pool_t *pool;                /* buffers for delivered packets */
 	floe_clock_t *clock;              /* NULL: a monotonic clock of its own */
 } floe_conn_config_t;
@@ -103,13 +110,14 @@ void floe_conn_destroy(floe_conn_t **self_p);
 
 /*
  * Hands a message (a packet, credentials, a candidate: what the mailbox
- * takes) to the connection without a ZeroMQ sender: a bounded queue
- * under a mutex, whose first message wakes the connection's thread
+ * takes) to the connection without a ZeroMQ sender: its inbox
+ * (actors/inbox.h), whose first message wakes the connection's thread
  * through its ICE agent's GLib context. So the owner holds no file
  * descriptor per connection (docs/perf.md "Scale"). Any thread; messages
  * from one thread arrive in order. Takes *msg_p on every path: 0;
- * -EAGAIN when FLOE_CONN_INBOX_MSGS are queued (dropped; the caller
- * counts it); -EPIPE when the connection's thread has ended; -EINVAL.
+ * -EAGAIN when the inbox is full (dropped; the caller counts it; packets
+ * leave FLOE_CONN_INBOX_RESERVE_MSGS to signalling); -EPIPE when the
+ * connection's thread has ended; -EINVAL.
  */
 FLOE_MUST_CHECK int floe_conn_post(floe_conn_t *self, floe_msg_t **msg_p);
 /* The mailbox endpoint, for floe_mailbox_sender_new() on producer threads. */

@@ -35,21 +35,16 @@ floe_conn_t *floe_conn_new(floe_ctx_t *ctx, const floe_conn_config_t *cfg)
 	}
 	atomic_init(&self->state, FLOE_CONN_NEW);
 	atomic_init(&self->last_handshake_ns, 0);
-	/* malloc, not calloc: only the slots a burst uses become resident. */
-	self->inbox = malloc(FLOE_CONN_INBOX_MSGS * sizeof(*self->inbox));
-	if (!self->cfg.clock || !self->inbox || pthread_mutex_init(&self->inbox_lock, NULL) != 0)
-		goto err_lock;
+	self->inbox = floe_inbox_new(FLOE_CONN_INBOX_MSGS, FLOE_CONN_INBOX_RESERVE_MSGS, false);
+	if (!self->cfg.clock || !self->inbox)
+		goto err;
 	self->actor = floe_actor_new(ctx, floe_conn_run_, self, &opts);
 	if (!self->actor)
 		goto err;
 	return self;
 err:
-	saved = errno;
-	pthread_mutex_destroy(&self->inbox_lock);
-	errno = saved;
-err_lock:
 	saved = errno ? errno : ENOMEM;
-	free(self->inbox);
+	floe_inbox_destroy(&self->inbox);
 	sodium_memzero(&self->cfg, sizeof(self->cfg));
 	floe_clock_destroy(&self->own_clock);
 	free(self);
@@ -66,95 +61,24 @@ void floe_conn_destroy(floe_conn_t **self_p)
 	self = *self_p;
 	floe_actor_destroy(&self->actor);
 	/* The thread is gone: what it never took is freed here. */
-	floe_conn_inbox_close_(self);
-	pthread_mutex_destroy(&self->inbox_lock);
-	free(self->inbox);
+	floe_inbox_destroy(&self->inbox);
 	sodium_memzero(&self->cfg, sizeof(self->cfg));
 	floe_clock_destroy(&self->own_clock);
 	free(self);
 	*self_p = NULL;
 }
 
-/* ---- the inbox ------------------------------------------------------------ */
-
 int floe_conn_post(floe_conn_t *self, floe_msg_t **msg_p)
 {
-	bool was_empty;
-	int rc = 0;
+	/* Signalling must not be lost to a flood of packets: it may use
+	 * the reserve. */
+	bool urgent = msg_p && *msg_p && floe_msg_type(*msg_p) != FLOE_MSG_TUN_PACKET;
 
-	if (!msg_p || !*msg_p)
-		return -EINVAL;
 	if (!self) {
 		floe_msg_destroy(msg_p);
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&self->inbox_lock);
-	if (self->inbox_closed) {
-		rc = -EPIPE;
-	} else if (self->inbox_n == FLOE_CONN_INBOX_MSGS) {
-		rc = -EAGAIN;
-	} else {
-		self->inbox[(self->inbox_head + self->inbox_n) % FLOE_CONN_INBOX_MSGS] = *msg_p;
-		*msg_p = NULL;
-		was_empty = self->inbox_n++ == 0;
-		/*
-		 * Only the first message needs a wake-up: the thread takes
-		 * until it finds the inbox empty, and checks it after
-		 * preparing its poll, when a wake-up can no longer be lost.
-		 * Under the lock, so the agent cannot be destroyed meanwhile.
-		 */
-		if (was_empty && self->wake)
-			floe_ice_agent_wakeup(self->wake);
-	}
-	pthread_mutex_unlock(&self->inbox_lock);
-	floe_msg_destroy(msg_p);
-	return rc;
-}
-
-void floe_conn_inbox_open_(floe_conn_t *self, floe_ice_agent_t *wake)
-{
-	pthread_mutex_lock(&self->inbox_lock);
-	self->wake = wake;
-	pthread_mutex_unlock(&self->inbox_lock);
-}
-
-/* Refuses further posts and frees what is queued (outside the lock). */
-void floe_conn_inbox_close_(floe_conn_t *self)
-{
-	floe_msg_t *left[FLOE_CONN_RX_BATCH_MSGS];
-	int n;
-
-	pthread_mutex_lock(&self->inbox_lock);
-	self->inbox_closed = true;
-	self->wake = NULL;
-	pthread_mutex_unlock(&self->inbox_lock);
-	while ((n = floe_conn_inbox_take_(self, left, FLOE_CONN_RX_BATCH_MSGS)) > 0)
-		for (int i = 0; i < n; i++)
-			floe_msg_destroy(&left[i]);
-}
-
-bool floe_conn_inbox_pending_(floe_conn_t *self)
-{
-	bool pending;
-
-	pthread_mutex_lock(&self->inbox_lock);
-	pending = self->inbox_n > 0;
-	pthread_mutex_unlock(&self->inbox_lock);
-	return pending;
-}
-
-int floe_conn_inbox_take_(floe_conn_t *self, floe_msg_t **out, int cap)
-{
-	int n = 0;
-
-	pthread_mutex_lock(&self->inbox_lock);
-	while (n < cap && self->inbox_n > 0) {
-		out[n++] = self->inbox[self->inbox_head];
-		self->inbox_head = (self->inbox_head + 1) % FLOE_CONN_INBOX_MSGS;
-		self->inbox_n--;
-	}
-	pthread_mutex_unlock(&self->inbox_lock);
-	return n;
+	return floe_inbox_post(self->inbox, msg_p, urgent);
 }
 
 const char *floe_conn_endpoint(const floe_conn_t *self)

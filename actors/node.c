@@ -152,6 +152,7 @@ node_conn_t *node_conn_start(floe_node_t *self, const floe_conn_config_t *base, 
 	cfg.client_id = c->client_id[0] ? c->client_id : NULL;
 	cfg.wg_device = self->wg;
 	cfg.parent_endpoint = floe_mailbox_endpoint(self->mailbox);
+	cfg.parent_inbox = self->inbox;
 	cfg.pool = self->pool;
 	c->conn = floe_conn_new(self->ctx, &cfg);
 	if (!c->conn) {
@@ -398,6 +399,29 @@ static void handle_conn_event(floe_node_t *self, node_conn_t *c, floe_msg_t **m_
 	floe_msg_destroy(m_p);
 }
 
+/* A connection's event or delivered packet. */
+static void handle_from_conn(floe_node_t *self, floe_msg_t **m_p)
+{
+	node_conn_t *c = node_conn_by_tag(self, floe_msg_arg(*m_p));
+
+	/* Events queued by a connection reaped since are stale. */
+	if (c)
+		handle_conn_event(self, c, m_p);
+	else
+		floe_msg_destroy(m_p);
+}
+
+/* Everything the connections posted so far. */
+static void handle_inbox(floe_node_t *self)
+{
+	floe_msg_t *batch[NODE_RX_BATCH_MSGS];
+	int n;
+
+	while ((n = floe_inbox_take(self->inbox, batch, NODE_RX_BATCH_MSGS)) > 0)
+		for (int i = 0; i < n; i++)
+			handle_from_conn(self, &batch[i]);
+}
+
 /* Returns true on TERM. */
 static bool handle_mailbox(floe_node_t *self)
 {
@@ -415,8 +439,13 @@ static bool handle_mailbox(floe_node_t *self)
 			if (floe_msg_is_term(*m_p)) {
 				term = true;
 			} else if (floe_msg_code(*m_p) == FLOE_CONTROL_CHILD_EXITED) {
-				node_conn_t *c = by_actor_id(self, floe_msg_arg(*m_p));
+				node_conn_t *c;
 
+				/* Its last events (FAILED and why) were posted before
+				 * it exited: handle them before it is forgotten (they
+				 * may reap it, so look it up after). */
+				handle_inbox(self);
+				c = by_actor_id(self, floe_msg_arg(*m_p));
 				if (c)
 					node_conn_reap(self, c, "exited");
 			}
@@ -424,13 +453,7 @@ static bool handle_mailbox(floe_node_t *self)
 		} else if (type == FLOE_MSG_TUN_PACKET) {
 			route_device_packet(self, m_p);
 		} else {
-			node_conn_t *c = node_conn_by_tag(self, floe_msg_arg(*m_p));
-
-			/* Events queued by a connection reaped since are stale. */
-			if (c)
-				handle_conn_event(self, c, m_p);
-			else
-				floe_msg_destroy(m_p);
+			handle_from_conn(self, m_p);
 		}
 	}
 	return term;
@@ -493,6 +516,8 @@ static void node_teardown(floe_node_t *self)
 	floe_acl_destroy(&self->acl);
 	floe_allowedips_destroy(&self->routes);
 	floe_mailbox_sender_destroy(&self->to_dev);
+	/* After the connections: nobody posts any more. */
+	floe_inbox_destroy(&self->inbox);
 	atomic_store(&self->portal_up, false);
 	node_signal_close(self);
 }
@@ -505,7 +530,8 @@ int node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args)
 	(void)actor;
 	self->mailbox = mailbox;
 	self->routes = floe_allowedips_new();
-	if (!self->routes)
+	self->inbox = floe_inbox_new(NODE_INBOX_MSGS, NODE_INBOX_RESERVE_MSGS, true);
+	if (!self->routes || !self->inbox)
 		goto fail;
 	if (self->cfg.role == FLOE_ROLE_GATEWAY && !(self->acl = floe_acl_new()))
 		goto fail;
@@ -530,13 +556,15 @@ ready:
 		 FLOE_F_STR("portal", self->cfg.portal_endpoint));
 	floe_actor_ready(actor);
 	for (;;) {
-		zmq_pollitem_t items[4];
-		int n = 0, portal_i = -1, tun_i = -1, cmd_i;
+		zmq_pollitem_t items[5];
+		int n = 0, portal_i = -1, tun_i = -1, cmd_i, inbox_i;
 		uint64_t now = node_now_ms();
 
 		floe_mailbox_pollitem(mailbox, &items[n++]);
 		items[n] = (zmq_pollitem_t){ .fd = self->cmd_fd, .events = ZMQ_POLLIN };
 		cmd_i = n++;
+		items[n] = (zmq_pollitem_t){ .fd = floe_inbox_fd(self->inbox), .events = ZMQ_POLLIN };
+		inbox_i = n++;
 		if (floe_portal_client_pollitem(self->portal, &items[n]) == 0)
 			portal_i = n++;
 		if (self->tun) {
@@ -547,6 +575,8 @@ ready:
 			break;
 		if ((items[0].revents & ZMQ_POLLIN) && handle_mailbox(self))
 			break;
+		if (items[inbox_i].revents & ZMQ_POLLIN)
+			handle_inbox(self);
 		if (items[cmd_i].revents & ZMQ_POLLIN)
 			node_signal_handle(self);
 		if (portal_i >= 0 && (items[portal_i].revents & ZMQ_POLLIN))

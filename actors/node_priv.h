@@ -25,6 +25,11 @@
 enum node_limits {
 	NODE_POOL_BUFS = 4096,              /* packet buffers shared by the node and its connections */
 	NODE_RX_BATCH_MSGS = 64,            /* mailbox messages per wake-up */
+	/* The connections' shared inbox (their events and packets): packets
+	 * are bounded by the pool long before; the rest is room for every
+	 * connection's set-up events at once (10,000 x ~3). */
+	NODE_INBOX_MSGS = 65536,
+	NODE_INBOX_RESERVE_MSGS = 32768,    /* for events only */
 	NODE_ACL_TICK_MS = 250,             /* grant expiry: a grant stops within 1 s */
 	NODE_FLOW_RETRY_MS = 1000,          /* one request_flow per resource per second at most */
 	NODE_PENDING_CANDIDATES = 16,       /* local candidates kept until the cid is known */
@@ -147,6 +152,7 @@ struct floe_node {
 	floe_allowedips_t *routes;          /* gateway: owner node_conn_t; client: node_resource_t */
 	floe_acl_t *acl;                    /* gateway */
 	floe_mailbox_sender_t *to_dev;      /* to dev_out */
+	floe_inbox_t *inbox;                /* from every connection: one fd, not one each */
 	uint64_t next_tag;
 	uint64_t next_acl_ms;
 	node_resource_t resources[NODE_MAX_RESOURCES];

@@ -24,13 +24,12 @@
 enum {
 	CONNS = 64,
 	/*
-	 * Per idle connection today: its mailbox, its sender to the node,
-	 * and the agent's three (two GLib wake-up eventfds: ours and
-	 * libnice's component context; one UDP socket). The node reaches it
-	 * through floe_conn_post, with no fd. The goal is 4 (docs/perf.md
-	 * "Scale"); lower this when it is met.
+	 * Per idle connection: its mailbox and its agent's three (two GLib
+	 * wake-up eventfds: ours and libnice's component context; one UDP
+	 * socket). Node and connection reach each other through inboxes
+	 * (actors/inbox.h), with no fd per connection (docs/perf.md "Scale").
 	 */
-	FDS_PER_CONN_MAX = 5,
+	FDS_PER_CONN_MAX = 4,
 	FDS_SLACK = 4,            /* the node's own lazily opened files */
 	WAIT_MS = 15000,
 	IDLE_WINDOW_MS = 1000,
