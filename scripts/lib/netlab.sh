@@ -10,6 +10,15 @@
 #              | symmetric (endpoint-dependent mapping, random ports)
 #   lab_host SITE HOST IP          a host on SITE's LAN (default route via the NAT)
 #   lab_exec NS cmd...             run in a namespace of this lab
+#   lab_del_ns NS                  remove one namespace (and what runs in it)
+#   lab_nat_down SITE              remove SITE's router (and the internet's
+#                                  route to a "none" LAN)
+#   lab_nat_set SITE KIND WAN_IP LAN_NET  change a NAT's kind and/or public
+#                                  address in place (roaming: a new mapping)
+#   lab_conntrack_flush NS         forget NS's connections and NAT mappings
+#   lab_loss PERCENT               random loss of UDP datagrams crossing the
+#                                  internet (0 removes it); no sch_netem here
+#   lab_loss_drops                 how many datagrams it has dropped
 #   lab_down                       remove everything this lab created
 #
 # Addresses: the internet is TEST-NET-3 (203.0.113.0/24), never routed
@@ -33,6 +42,17 @@ lab_init() {
 lab_exec() {
 	local ns; ns=$(lab_ns "$1"); shift
 	ip netns exec "$ns" "$@"
+}
+
+lab_del_ns() {
+	local ns; ns=$(lab_ns "$1")
+	local keep=() n
+	ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+	ip netns del "$ns" 2>/dev/null || true
+	for n in "${LAB_NETNS[@]}"; do
+		[[ $n == "$ns" ]] || keep+=("$n")
+	done
+	LAB_NETNS=("${keep[@]}")
 }
 
 lab_add_ns() {
@@ -62,6 +82,17 @@ lab_internet() {
 	ip -n "$(lab_ns inet)" link add br0 type bridge
 	ip -n "$(lab_ns inet)" addr add 203.0.113.1/24 dev br0
 	ip -n "$(lab_ns inet)" link set br0 up
+	# It routes between the routers: to the LANs of "none" routers (their
+	# hosts have public addresses) and nowhere else.
+	lab_exec inet sysctl -qw net.ipv4.ip_forward=1
+	# The rest of the internet: a default route into a link nobody answers
+	# on. Without it coturn's relay sends to an unroutable peer (a private
+	# host candidate) fail with ENETUNREACH, and coturn ends the whole
+	# allocation; out there such datagrams are merely lost.
+	ip -n "$(lab_ns inet)" link add beyond type veth peer name beyond1
+	ip -n "$(lab_ns inet)" link set beyond up
+	ip -n "$(lab_ns inet)" link set beyond1 up
+	ip -n "$(lab_ns inet)" route add default dev beyond
 }
 
 # lab_attach_internet SITE WAN_IP: SITE's router gets WAN_IP on the internet.
@@ -70,6 +101,7 @@ lab_attach_internet() {
 	lab_link "$site" wan inet "${site:0:8}-w"
 	ip -n "$(lab_ns inet)" link set "${site:0:8}-w" master br0
 	ip -n "$(lab_ns "$site")" addr add "$wan/24" dev wan
+	ip -n "$(lab_ns "$site")" route add default via 203.0.113.1
 }
 
 lab_nat() {
@@ -85,6 +117,15 @@ lab_nat() {
 	lab_nat_rules "$router" "$kind" "$wan" "$lan"
 }
 
+# A filtering router drops what the outside sends to itself unasked. Were it
+# delivered (and answered with port unreachable), its conntrack entry would
+# stay and hold the reverse of a mapping: a peer's early check to our srflx
+# address would make the host's own outgoing check, a moment later, get a
+# new port, and hole punching between two such NATs would fail.
+lab_nat_input_drop() {
+	echo 'chain inp { type filter hook input priority 0; iifname "wan" ct state new drop; }'
+}
+
 # The four NAT behaviours of RFC 4787, in nftables.
 lab_nat_rules() {
 	local router=$1 kind=$2 wan=$3 lan=$4
@@ -92,7 +133,9 @@ lab_nat_rules() {
 	case $kind in
 	none)
 		# A router that routes without translation: the LAN is "public".
-		rules="table ip floe_nat { chain postr { type nat hook postrouting priority 100; } }"
+		rules="table ip floe_nat {
+	chain postr { type nat hook postrouting priority 100; }
+}"
 		;;
 	eim-apdf)
 		# Endpoint-independent mapping (port kept where free), address-and-
@@ -101,6 +144,7 @@ lab_nat_rules() {
 	chain postr { type nat hook postrouting priority 100; oifname \"wan\" ip saddr $lan snat to $wan persistent; }
 	chain filt { type filter hook forward priority 0; policy drop;
 		iifname \"lan\" accept; ct state established,related accept; }
+	$(lab_nat_input_drop)
 }"
 		;;
 	eim-eif)
@@ -121,6 +165,7 @@ lab_nat_rules() {
 		oifname \"wan\" ip saddr $lan snat to $wan random; }
 	chain filt { type filter hook forward priority 0; policy drop;
 		iifname \"lan\" accept; ct state established,related accept; }
+	$(lab_nat_input_drop)
 }"
 		;;
 	*) echo "netlab: unknown NAT kind '$kind'" >&2; return 1 ;;
@@ -130,6 +175,78 @@ lab_nat_rules() {
 	if [[ $kind == none ]]; then
 		lab_exec inet ip route add "$lan" via "$wan"
 	fi
+}
+
+lab_nat_down() {
+	local site=$1 lan
+	# A "none" router left a route to its LAN on the internet's bridge.
+	for lan in $(lab_exec "${site}-nat" ip -4 -o addr show dev lan 2>/dev/null |
+		awk '{ print $4 }'); do
+		lab_exec inet ip route del "$(lab_cidr_net "$lan")" 2>/dev/null || true
+	done
+	lab_del_ns "${site}-nat"
+}
+
+# lab_cidr_net 10.1.0.1/24 -> 10.1.0.0/24 (only /24 and wider on octets).
+lab_cidr_net() {
+	local ip=${1%/*} len=${1#*/} a b c
+	IFS=. read -r a b c _ <<<"$ip"
+	case $len in
+	8) echo "$a.0.0.0/8" ;; 16) echo "$a.$b.0.0/16" ;;
+	24) echo "$a.$b.$c.0/24" ;; *) echo "$1" ;;
+	esac
+}
+
+lab_nat_set() {
+	local site=$1 kind=$2 wan=$3 lan=$4
+	local router=${site}-nat old
+	old=$(lab_exec "$router" ip -4 -o addr show dev wan | awk '{ print $4 }')
+	lab_exec "$router" nft delete table ip floe_nat 2>/dev/null || true
+	lab_exec inet ip route del "$lan" 2>/dev/null || true
+	if [[ ${old%/*} != "$wan" ]]; then
+		# The new address is a secondary one until the old goes: promote
+		# it then instead of flushing it (and the default route) along.
+		lab_exec "$router" sysctl -qw net.ipv4.conf.wan.promote_secondaries=1
+		ip -n "$(lab_ns "$router")" addr add "$wan/24" dev wan
+		ip -n "$(lab_ns "$router")" addr del "$old" dev wan
+		ip -n "$(lab_ns "$router")" route replace default via 203.0.113.1
+	fi
+	lab_nat_rules "$router" "$kind" "$wan" "$lan"
+}
+
+# lab_conntrack_flush NS: forgets every connection NS's conntrack tracks
+# (its NAT mappings included), as conntrack -F would (not installed here):
+# one ctnetlink delete request without attributes, acknowledged.
+lab_conntrack_flush() {
+	lab_exec "$1" python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
+nfgen = struct.pack("=BBH", socket.AF_INET, 0, 0)
+# type: subsystem ctnetlink (1) << 8 | IPCTNL_MSG_CT_DELETE (2); REQUEST|ACK
+s.send(struct.pack("=IHHII", 16 + len(nfgen), (1 << 8) | 2, 1 | 4, 1, 0) + nfgen)
+err = struct.unpack("=i", s.recv(4096)[16:20])[0]
+sys.exit(0 if err == 0 else 1)'
+}
+
+lab_loss() {
+	local pct=$1 ns; ns=$(lab_ns inet)
+	ip netns exec "$ns" nft delete table bridge floe_loss 2>/dev/null || true
+	((pct > 0)) || return 0
+	# The internet is a bridge: routers' datagrams to each other cross its
+	# forward hook, those to and from coturn its input and output hooks.
+	ip netns exec "$ns" nft -f - <<NFT
+table bridge floe_loss {
+	chain f_fwd { type filter hook forward priority 0; meta l4proto udp numgen random mod 100 < $pct counter drop; }
+	chain f_in { type filter hook input priority 0; meta l4proto udp numgen random mod 100 < $pct counter drop; }
+	chain f_out { type filter hook output priority 0; meta l4proto udp numgen random mod 100 < $pct counter drop; }
+}
+NFT
+}
+
+# lab_loss_drops: datagrams lab_loss has dropped so far.
+lab_loss_drops() {
+	lab_exec inet nft -j list table bridge floe_loss 2>/dev/null |
+		jq '[.nftables[].rule? // empty | .expr[] | .counter? // empty | .packets] | add // 0'
 }
 
 lab_host() {
@@ -185,6 +302,15 @@ lab_down() {
 #   client alice: tunnel IP 100.64.0.2; resource "lan" = 10.3.0.0/24
 #
 #   lab_floe_net                      the namespaces and links above
+#   lab_floe_site CKIND GKIND         the site alone (the internet exists): the
+#                                     client behind a CKIND NAT, the gateway
+#                                     behind a GKIND NAT, the resource
+#   lab_floe_site_same_lan KIND       both behind one KIND NAT (site g): the
+#                                     gateway 10.2.0.2, the client 10.2.0.3
+#   lab_floe_site_down                removes the site, keeps the internet
+#   LAB_FLOE_CLIENT_IP, LAB_FLOE_GATEWAY_IP  the hosts' LAN addresses (set by
+#                                     the two above; lab_floe_node_confs writes
+#                                     them into the configs' LocalAddress)
 #   lab_floe_configs DIR BIN          keys (BIN/floectl) and configs into DIR
 #   lab_floe_portal_conf DIR [GRANT]  (re)writes DIR/portal.conf; GRANT: empty =
 #                                     alice may use lan forever, "none" = no
@@ -196,15 +322,47 @@ lab_down() {
 #                                     returns its exit status
 #   lab_floe_pid WHAT                 the pid of the daemon itself
 #   lab_floe_show DIR BIN gateway|client [--json]   floectl show
+#   lab_floe_conn DIR BIN gateway|client   its connected connection (JSON)
+#   lab_floe_relayed DIR BIN          0 when the client's path runs through coturn
 # ---------------------------------------------------------------------------
 declare -A LAB_FLOE_PID=()
 
+LAB_FLOE_CLIENT_IP=10.1.0.2
+LAB_FLOE_GATEWAY_IP=10.2.0.2
+
 lab_floe_net() {
 	lab_internet
-	lab_nat c eim-apdf 203.0.113.10 10.1.0.0/24
+	lab_floe_site eim-apdf eim-eif
+}
+
+lab_floe_site() {
+	lab_nat c "$1" 203.0.113.10 10.1.0.0/24
 	lab_host c client 10.1.0.2
-	lab_nat g eim-eif 203.0.113.20 10.2.0.0/24
+	lab_nat g "$2" 203.0.113.20 10.2.0.0/24
 	lab_host g gateway 10.2.0.2
+	LAB_FLOE_CLIENT_IP=10.1.0.2
+	LAB_FLOE_GATEWAY_IP=10.2.0.2
+	lab_floe_res
+}
+
+# Same LAN: host candidates connect them; eim-eif's DNAT of unsolicited
+# datagrams goes to .2, the gateway.
+lab_floe_site_same_lan() {
+	lab_nat g "$1" 203.0.113.20 10.2.0.0/24
+	lab_host g gateway 10.2.0.2
+	lab_host g client 10.2.0.3
+	LAB_FLOE_CLIENT_IP=10.2.0.3
+	LAB_FLOE_GATEWAY_IP=10.2.0.2
+	lab_floe_res
+}
+
+lab_floe_site_down() {
+	local n
+	for n in res client gateway; do lab_del_ns "$n"; done
+	for n in c g; do lab_nat_down "$n"; done
+}
+
+lab_floe_res() {
 	# The resource's LAN hangs off the gateway, which forwards for it.
 	lab_add_ns res
 	lab_link res eth0 gateway lan0
@@ -276,14 +434,40 @@ lab_floe_configs() {
 		head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/turn.pass"
 	) || return 1
 	lab_floe_portal_conf "$dir"
-	lab_floe_node_conf "$dir" gateway 10.2.0.2 \
+	lab_floe_node_confs "$dir"
+}
+
+# lab_floe_node_confs DIR [EXTRA_ICE_LINES]: (re)writes gateway.conf and
+# client.conf for LAB_FLOE_GATEWAY_IP / LAB_FLOE_CLIENT_IP.
+lab_floe_node_confs() {
+	local dir=$1 extra=${2:-}
+	lab_floe_node_conf "$dir" gateway "$LAB_FLOE_GATEWAY_IP$extra" \
 		$'Name = floe-gw0\nAddress = 100.64.255.1/32\nRoute = 100.64.0.0/10' >"$dir/gateway.conf"
-	lab_floe_node_conf "$dir" client 10.1.0.2 'Name = floe0' >"$dir/client.conf"
+	lab_floe_node_conf "$dir" client "$LAB_FLOE_CLIENT_IP$extra" 'Name = floe0' >"$dir/client.conf"
 }
 
 lab_floe_show() {
 	local dir=$1 bin=$2 who=$3; shift 3
 	lab_exec "$who" "$bin/floectl" show --socket "$dir/$who.sock" "$@"
+}
+
+# lab_floe_conn DIR BIN gateway|client: the JSON object of its connected
+# connection (floectl show --json); 1 when there is none.
+lab_floe_conn() {
+	lab_floe_show "$1" "$2" "$3" --json |
+		jq -ec '[.connections[] | select(.state == "connected")] | first // empty'
+}
+
+# lab_floe_relayed DIR BIN: 0 when the client's path runs through coturn.
+# path.type is the local candidate's type only: a pair of two prflx
+# candidates can still run through one side's TURN allocation (each side's
+# remote address is the other's relay), so the addresses decide: either
+# end's local or remote address is coturn's (203.0.113.1).
+lab_floe_relayed() {
+	local c g
+	c=$(lab_floe_conn "$1" "$2" client) && g=$(lab_floe_conn "$1" "$2" gateway) || return 2
+	jq -se 'any(.[].path; .type == "relay" or
+		any(.local, .remote; startswith("203.0.113.1:")))' <<<"$c$g" >/dev/null
 }
 
 # lab_floe_until SECONDS CMD...: polls CMD every 0.1 s.

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# NAT traversal grid (issue #6), with the real daemons in a network lab
+# (scripts/lib/netlab.sh): floe-portal and coturn (TURN, long-term
+# credentials, handed out by the portal) on the internet, floe-gateway with
+# a resource behind it, floe-client.
+#
+# 1. Every (client NAT, gateway NAT) in {none, eim-eif, eim-apdf,
+#    symmetric}^2, plus both behind one symmetric NAT (same LAN: only host
+#    candidates can connect them, so this also shows the host pair wins
+#    over the relay): ping + a 3-second iperf3 through the tunnel, then the
+#    path from floectl show --json on both ends. Pairs that can punch
+#    through end on a direct path (host/srflx/prflx on both ends); symmetric
+#    against symmetric or against address-and-port-dependent filtering
+#    cannot (the symmetric side's port towards the peer is unknown, the
+#    other side filters on it), so they end on the relay. Printed as a table.
+# 2. A packet of the full tunnel MTU (ping -s MTU-28 -M do) crosses a direct
+#    pair and a relayed pair in both directions (client -> resource, and
+#    resource -> client's tunnel address), and no underlay datagram is
+#    fragmented on the way (a 1500-byte underlay holds WireGuard + TURN
+#    ChannelData around a full tunnel packet).
+# 3. 20% random loss of UDP datagrams on the internet during set-up (nftables
+#    numgen: this kernel has no sch_netem): every pair still connects. Run on
+#    a representative subset, one pair per path kind (host, srflx, prflx,
+#    relay through one NAT each side): under loss ICE set-up takes seconds
+#    per pair, the full grid would not fit the test's ~4-minute budget, and
+#    the other pairs differ only in which of these paths they take.
+#
+# The lab (namespaces, veths, daemons, coturn, iperf3, temp files) is
+# removed on exit, also on failure or interrupt; the test checks that
+# nothing is left behind. Environment: FLOE_NAT_LAB (namespace prefix,
+# default natg<pid>).
+set -uo pipefail
+
+src=${FLOE_SOURCE_DIR:-$(cd "${0%/*}/../.." && pwd)}
+bin=${FLOE_BINARY_DIR:-$src/build}
+if [[ $(id -u) -ne 0 ]]; then
+	echo "SKIP: needs root (network namespaces)"
+	exit 77
+fi
+for p in floe-portal floe-gateway floe-client floectl; do
+	[[ -x $bin/$p ]] || { echo "FAIL: $bin/$p not built"; exit 1; }
+done
+for t in turnserver iperf3 nft ping jq; do
+	command -v "$t" >/dev/null || { echo "SKIP: $t not installed (scripts/deps)"; exit 77; }
+done
+
+KINDS=(none eim-eif eim-apdf symmetric)
+SAME_LAN_KIND=symmetric
+LOSS_PERCENT=20
+# One pair per path kind, "client:gateway" (same-lan: both behind one NAT).
+LOSS_PAIRS=(none:none eim-apdf:eim-apdf symmetric:eim-eif symmetric:symmetric same-lan)
+CONNECT_S=15      # intent to first reply on a clean network (measured: < 1 s)
+CONNECT_LOSS_S=45 # the same under 20% loss: TURN allocations retry for seconds
+IPERF_S=3
+MIN_MBITS=1
+
+lab_prefix=${FLOE_NAT_LAB:-natg$$}
+tmp=$(mktemp -d "/tmp/$lab_prefix.XXXXXX")
+
+# What the lab could leave behind: its namespaces, veths (netlab names them
+# fl<our pid>... while it moves them) and processes (ours have $tmp in their
+# arguments or run in our namespaces: lab_pids, taken before the cleanup).
+snapshot() {
+	ip netns list | awk '{ print $1 }' | grep "^$lab_prefix-" || true
+	ip -o link | awk -F': ' '{ print $2 }' | grep "^fl$$" || true
+	pgrep -f -- "$tmp/" | sed 's/^/pid /' || true
+}
+lab_pids() {
+	local ns
+	for ns in "${LAB_NETNS[@]}"; do ip netns pids "$ns" 2>/dev/null; done
+}
+before=$(snapshot)
+
+# shellcheck source=scripts/lib/netlab.sh
+source "$src/scripts/lib/netlab.sh"
+cleanup() {
+	trap - EXIT INT TERM
+	for what in client gateway portal; do lab_floe_stop "$what"; done
+	lab_down
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+fail() {
+	local f
+	echo "FAIL: $*"
+	for f in "$tmp"/*.log; do
+		[[ -f $f ]] && { echo "--- ${f##*/}"; tail -n 12 "$f"; }
+	done
+	exit 1
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+lab_init "$lab_prefix"
+export FLOE_LOG=info
+
+lab_internet
+lab_floe_configs "$tmp" "$bin" || fail "keys"
+for what in coturn portal; do
+	lab_floe_start "$tmp" "$bin" "$what" || fail "$what did not come up"
+done
+
+# Fragments crossing the internet (bridged, or to and from coturn).
+lab_exec inet nft -f - <<'NFT' || fail "nft fragment counter"
+table bridge floe_frag {
+	counter frags { }
+	chain f_fwd { type filter hook forward priority -10; ether type ip ip frag-off & 0x3fff != 0 counter name frags; }
+	chain f_in { type filter hook input priority -10; ether type ip ip frag-off & 0x3fff != 0 counter name frags; }
+	chain f_out { type filter hook output priority -10; ether type ip ip frag-off & 0x3fff != 0 counter name frags; }
+}
+NFT
+fragments() { lab_exec inet nft -j list counter bridge floe_frag frags | jq -r '.nftables[1].counter.packets'; }
+
+# expected CKIND GKIND: direct or relay.
+expected() {
+	case "$1:$2" in
+	same-lan:*) echo direct ;;
+	symmetric:symmetric | symmetric:eim-apdf | eim-apdf:symmetric) echo relay ;;
+	*) echo direct ;;
+	esac
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# site CKIND GKIND [ICE_EXTRA]: the site, its daemons and iperf3 up.
+site_up() {
+	if [[ $1 == same-lan ]]; then
+		lab_floe_site_same_lan "$SAME_LAN_KIND"
+	else
+		lab_floe_site "$1" "$2"
+	fi
+	lab_floe_node_confs "$tmp" "${3:-}"
+	for what in iperf3 gateway client; do
+		lab_floe_start "$tmp" "$bin" "$what" || fail "$1/$2: $what did not come up"
+	done
+}
+site_down() {
+	for what in client gateway iperf3; do lab_floe_stop "$what"; done
+	lab_floe_site_down
+}
+
+# connect LABEL SECONDS: the first reply through the tunnel; sets SETUP_MS
+# (first echo request, which makes the client ask for the flow, to its
+# reply) and ICE_MS (intent to nomination, the client's log).
+connect() {
+	local t0 end
+	t0=$(now_ms)
+	end=$((SECONDS + $2))
+	until lab_exec client ping -c 1 -W 1 10.3.0.2 >/dev/null 2>&1; do
+		((SECONDS < end)) || fail "$1: no reply through the tunnel within $2 s"
+	done
+	SETUP_MS=$(($(now_ms) - t0))
+	ICE_MS=$(grep '"Nominated path"' "$tmp/client.log" | tail -n 1 | jq -r '.duration_since_intent_ms // "?"')
+}
+
+# path LABEL: sets PATH_KIND (direct|relay: lab_floe_relayed), PATH_TEXT
+# (the client's and the gateway's local candidate types) and RELAY_REASON
+# (when floectl reports one).
+path() {
+	local cj gj ct gt
+	cj=$(lab_floe_conn "$tmp" "$bin" client) || fail "$1: the client shows no connected connection"
+	gj=$(lab_floe_conn "$tmp" "$bin" gateway) || fail "$1: the gateway shows no connected connection"
+	ct=$(jq -r '.path.type' <<<"$cj")
+	gt=$(jq -r '.path.type' <<<"$gj")
+	[[ $ct =~ ^(host|srflx|prflx|relay)$ && $gt =~ ^(host|srflx|prflx|relay)$ ]] ||
+		fail "$1: path types client '$ct', gateway '$gt'"
+	PATH_TEXT="$ct/$gt"
+	PATH_KIND=direct
+	lab_floe_relayed "$tmp" "$bin" && PATH_KIND=relay
+	RELAY_REASON=$(jq -r '.path.relay_reason // empty' <<<"$cj")
+}
+
+# mtu_both_ways LABEL: full-size packets both ways, none fragmented.
+mtu_both_ways() {
+	local mtu payload f0 f1
+	mtu=$(lab_exec client cat /sys/class/net/floe0/mtu) || fail "$1: no floe0"
+	payload=$((mtu - 28)) # IPv4 + ICMP headers
+	lab_exec client ping -c 1 -W 1 -M "do" -s $((payload + 1)) 10.3.0.2 >/dev/null 2>&1 &&
+		fail "$1: a packet one byte over the tunnel MTU $mtu left the client"
+	f0=$(fragments)
+	lab_exec client ping -c 3 -i 0.2 -W 3 -M "do" -s "$payload" 10.3.0.2 >/dev/null ||
+		fail "$1: $mtu-byte packets client -> resource (and replies) did not cross"
+	lab_exec res ping -c 3 -i 0.2 -W 3 -M "do" -s "$payload" 100.64.0.2 >/dev/null ||
+		fail "$1: $mtu-byte packets resource -> client (and replies) did not cross"
+	f1=$(fragments)
+	((f1 == f0)) || fail "$1: $((f1 - f0)) underlay fragments for $mtu-byte tunnel packets"
+	echo "ok: $1 path: $mtu-byte tunnel packets (the MTU) client -> resource and resource -> client, 0 underlay fragments; $((mtu + 1)) bytes refused"
+}
+
+# --- 1 and 2: the grid on a clean network.
+declare -A GRID=()
+pairs=()
+for ck in "${KINDS[@]}"; do
+	for gk in "${KINDS[@]}"; do pairs+=("$ck:$gk"); done
+done
+pairs+=(same-lan)
+# FLOE_NAT_PAIRS="ck:gk ...": only these (debugging; the checks that need a
+# direct and a relayed pair, and the loss subset, run only in the full grid).
+[[ -n ${FLOE_NAT_PAIRS:-} ]] && read -ra pairs <<<"$FLOE_NAT_PAIRS"
+mtu_direct=0 mtu_relay=0
+grid_start=$SECONDS
+for pair in "${pairs[@]}"; do
+	ck=${pair%%:*} gk=${pair#*:}
+	[[ $pair == same-lan ]] && gk=$SAME_LAN_KIND
+	label="client $ck, gateway $gk"
+	[[ $pair == same-lan ]] && label="same LAN behind $SAME_LAN_KIND"
+	site_up "$ck" "$gk"
+	connect "$label" "$CONNECT_S"
+	lab_exec client ping -c 3 -i 0.2 -W 2 10.3.0.2 >/dev/null || fail "$label: ping lost packets"
+	out=$(lab_exec client timeout $((IPERF_S + 10)) iperf3 -c 10.3.0.2 -t "$IPERF_S" -J) ||
+		fail "$label: iperf3: $(jq -r '.error // empty' <<<"$out")"
+	mbits=$(jq -r '.end.sum_received.bits_per_second / 1000000 | floor' <<<"$out")
+	((mbits >= MIN_MBITS)) || fail "$label: iperf3 $mbits Mbit/s"
+	path "$label"
+	want=$(expected "$ck" "$gk")
+	[[ $pair == same-lan && $PATH_TEXT != host/host ]] && fail "$label: path $PATH_TEXT, expected host/host"
+	[[ $PATH_KIND == "$want" ]] || fail "$label: path $PATH_TEXT ($PATH_KIND), expected $want"
+	GRID[$pair]="$PATH_TEXT${RELAY_REASON:+ ($RELAY_REASON)}, $SETUP_MS ms (ICE $ICE_MS), $mbits Mbit/s"
+	echo "ok: $label: $PATH_KIND ($PATH_TEXT${RELAY_REASON:+, $RELAY_REASON}), first reply ${SETUP_MS} ms, nominated ${ICE_MS} ms after intent, iperf3 $mbits Mbit/s"
+	if [[ $PATH_KIND == direct && $pair == eim-apdf:eim-apdf ]] && ((!mtu_direct)); then
+		mtu_both_ways "direct ($label)"
+		mtu_direct=1
+	elif [[ $PATH_KIND == relay ]] && ((!mtu_relay)); then
+		mtu_both_ways "relayed ($label)"
+		mtu_relay=1
+	fi
+	site_down
+done
+if [[ -n ${FLOE_NAT_PAIRS:-} ]]; then
+	echo "ok: the pairs asked for in FLOE_NAT_PAIRS passed (partial run)"
+	exit 0
+fi
+((mtu_direct && mtu_relay)) || fail "the MTU was not checked on both a direct and a relayed path"
+
+echo
+echo "NAT grid ($((SECONDS - grid_start)) s). Each cell: the path as the client's/gateway's local"
+echo "candidate type; set-up: first echo request (which asks for the flow) to its reply through"
+echo "the tunnel, and in brackets intent to ICE nomination; iperf3 TCP client -> resource."
+printf '| client \\ gateway |'
+for gk in "${KINDS[@]}"; do printf ' %s |' "$gk"; done
+printf '\n|---|'
+for gk in "${KINDS[@]}"; do printf -- '---|'; done
+printf '\n'
+for ck in "${KINDS[@]}"; do
+	printf '| %s |' "$ck"
+	for gk in "${KINDS[@]}"; do printf ' %s |' "${GRID[$ck:$gk]}"; done
+	printf '\n'
+done
+echo "| same LAN ($SAME_LAN_KIND) | ${GRID[same-lan]} |"
+echo
+
+# --- 3: 20% loss during set-up. libnice's STUN retransmissions are raised
+# where the configuration allows; FailureTimeout gives slow TURN
+# allocations their time.
+loss_start=$SECONDS
+for pair in "${LOSS_PAIRS[@]}"; do
+	ck=${pair%%:*} gk=${pair#*:}
+	[[ $pair == same-lan ]] && gk=$SAME_LAN_KIND
+	label="$LOSS_PERCENT% loss: client $ck, gateway $gk"
+	[[ $pair == same-lan ]] && label="$LOSS_PERCENT% loss: same LAN behind $SAME_LAN_KIND"
+	site_up "$ck" "$gk" $'\nFailureTimeout = 40000'
+	lab_loss "$LOSS_PERCENT"
+	connect "$label" "$CONNECT_LOSS_S"
+	path "$label"
+	drops=$(lab_loss_drops)
+	((drops > 0)) || fail "$label: the loss rule dropped nothing"
+	lab_loss 0
+	lab_exec client ping -c 3 -i 0.2 -W 2 10.3.0.2 >/dev/null || fail "$label: no ping once the loss stopped"
+	echo "ok: $label: connected, $PATH_KIND ($PATH_TEXT), first reply ${SETUP_MS} ms, nominated ${ICE_MS} ms after intent, $drops datagrams dropped"
+	site_down
+done
+echo "ok: every pair under $LOSS_PERCENT% loss connected ($((SECONDS - loss_start)) s)"
+
+# --- Nothing left behind.
+pids=$(lab_pids)
+[[ -n $pids ]] || fail "no process found in the lab's namespaces"
+cleanup
+for p in $pids; do
+	kill -0 "$p" 2>/dev/null && { echo "FAIL: process $p ($(cat "/proc/$p/comm")) outlived the lab"; exit 1; }
+done
+after=$(snapshot)
+for ((i = 0; i < 20; i++)); do
+	[[ $after == "$before" ]] && break
+	sleep 0.1
+	after=$(snapshot)
+done
+[[ $after == "$before" ]] || { echo "FAIL: left behind: $(diff <(echo "$before") <(echo "$after") | grep '^>' | tr '\n' ' ')"; exit 1; }
+[[ ! -e $tmp ]] || { echo "FAIL: $tmp left behind"; exit 1; }
+echo "ok: no namespace, veth, process or file left behind"
