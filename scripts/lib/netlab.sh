@@ -20,6 +20,8 @@
 #                                  internet (0 removes it); no sch_netem here
 #   lab_loss_drops                 how many datagrams it has dropped
 #   lab_down                       remove everything this lab created
+#   lab_snapshot [DIR], lab_left_behind BEFORE [DIR], lab_procs,
+#   lab_gone PID...                check that it did
 #
 # Addresses: the internet is TEST-NET-3 (203.0.113.0/24), never routed
 # anywhere else; every LAN lives only inside these namespaces. Nothing here
@@ -184,7 +186,12 @@ lab_nat_down() {
 		awk '{ print $4 }'); do
 		lab_exec inet ip route del "$(lab_cidr_net "$lan")" 2>/dev/null || true
 	done
-	lab_del_ns "${site}-nat"
+	# The kernel dismantles a deleted namespace later: its veth's other
+	# end would hold its name on the internet for a moment. Deleted here,
+	# both ends go at once.
+	local router=${site}-nat
+	ip -n "$(lab_ns inet)" link del "${router:0:8}-w" 2>/dev/null || true
+	lab_del_ns "$router"
 }
 
 # lab_cidr_net 10.1.0.1/24 -> 10.1.0.0/24 (only /24 and wider on octets).
@@ -267,13 +274,59 @@ lab_bg() {
 	echo $!
 }
 
+# Its pid file and (unused) user database go beside LOGFILE, not to
+# /var/run and /var/lib/turn where every lab's coturn would share them.
 lab_coturn() {   # lab_coturn NS IP USER PASS LOGFILE
 	local ns=$1 ip=$2 user=$3 pass=$4 log=$5
 	lab_bg "$ns" "$log" turnserver -n --listening-ip="$ip" --relay-ip="$ip" \
+		--pidfile="${log%/*}/turnserver.pid" --userdb="${log%/*}/turndb" \
 		--listening-port=3478 --min-port=49152 --max-port=49999 \
 		--realm=floe --lt-cred-mech --user="$user:$pass" --fingerprint \
 		--no-tls --no-dtls --no-cli --no-multicast-peers --simple-log \
 		--log-file=stdout >/dev/null
+}
+
+# lab_snapshot [DIR]: what this lab could leave behind, one per line: its
+# namespaces, the veths lab_link names fl<pid>... while it moves them, and
+# processes with DIR in their arguments. Compare before and after a run.
+lab_snapshot() {
+	ip netns list | awk '{ print $1 }' | grep "^$LAB-" || true
+	ip -o link | awk -F': ' '{ print $2 }' | grep "^fl$$" || true
+	[[ -z ${1:-} ]] || pgrep -f -- "$1/" | sed 's/^/pid /' || true
+}
+
+# lab_left_behind BEFORE [DIR]: after lab_down, waits up to 2 s for
+# lab_snapshot to match BEFORE again; else prints what is new, returns 1.
+lab_left_behind() {
+	local after i
+	for ((i = 0; i < 20; i++)); do
+		after=$(lab_snapshot "${2:-}")
+		[[ $after == "$1" ]] && { [[ -z ${2:-} || ! -e $2 ]] && return 0; }
+		sleep 0.1
+	done
+	diff <(echo "$1") <(echo "$after") | grep '^>' | tr '\n' ' '
+	[[ -z ${2:-} || ! -e $2 ]] || echo "$2"
+	return 1
+}
+
+# lab_procs: every process now running in this lab's namespaces.
+lab_procs() {
+	local ns
+	for ns in "${LAB_NETNS[@]}"; do ip netns pids "$ns" 2>/dev/null; done
+}
+
+# lab_gone PID...: waits up to 5 s until each is gone (or a zombie: killed,
+# not yet reaped); prints the first survivor and returns 1.
+lab_gone() {
+	local p i
+	for p in "$@"; do
+		for ((i = 0; i < 50; i++)); do
+			[[ -e /proc/$p/stat && $(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) != Z ]] || continue 2
+			sleep 0.1
+		done
+		echo "$p ($(cat "/proc/$p/comm" 2>/dev/null))"
+		return 1
+	done
 }
 
 lab_down() {

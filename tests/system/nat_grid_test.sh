@@ -57,20 +57,6 @@ MIN_MBITS=1
 lab_prefix=${FLOE_NAT_LAB:-natg$$}
 tmp=$(mktemp -d "/tmp/$lab_prefix.XXXXXX")
 
-# What the lab could leave behind: its namespaces, veths (netlab names them
-# fl<our pid>... while it moves them) and processes (ours have $tmp in their
-# arguments or run in our namespaces: lab_pids, taken before the cleanup).
-snapshot() {
-	ip netns list | awk '{ print $1 }' | grep "^$lab_prefix-" || true
-	ip -o link | awk -F': ' '{ print $2 }' | grep "^fl$$" || true
-	pgrep -f -- "$tmp/" | sed 's/^/pid /' || true
-}
-lab_pids() {
-	local ns
-	for ns in "${LAB_NETNS[@]}"; do ip netns pids "$ns" 2>/dev/null; done
-}
-before=$(snapshot)
-
 # shellcheck source=scripts/lib/netlab.sh
 source "$src/scripts/lib/netlab.sh"
 cleanup() {
@@ -92,6 +78,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 lab_init "$lab_prefix"
+before=$(lab_snapshot "$tmp")
 export FLOE_LOG=info
 
 lab_internet
@@ -272,18 +259,10 @@ done
 echo "ok: every pair under $LOSS_PERCENT% loss connected ($((SECONDS - loss_start)) s)"
 
 # --- Nothing left behind.
-pids=$(lab_pids)
+pids=$(lab_procs)
 [[ -n $pids ]] || fail "no process found in the lab's namespaces"
 cleanup
-for p in $pids; do
-	kill -0 "$p" 2>/dev/null && { echo "FAIL: process $p ($(cat "/proc/$p/comm")) outlived the lab"; exit 1; }
-done
-after=$(snapshot)
-for ((i = 0; i < 20; i++)); do
-	[[ $after == "$before" ]] && break
-	sleep 0.1
-	after=$(snapshot)
-done
-[[ $after == "$before" ]] || { echo "FAIL: left behind: $(diff <(echo "$before") <(echo "$after") | grep '^>' | tr '\n' ' ')"; exit 1; }
-[[ ! -e $tmp ]] || { echo "FAIL: $tmp left behind"; exit 1; }
+# shellcheck disable=SC2086
+survivor=$(lab_gone $pids) || { echo "FAIL: process $survivor outlived the lab"; exit 1; }
+left=$(lab_left_behind "$before" "$tmp") || { echo "FAIL: left behind: $left"; exit 1; }
 echo "ok: no namespace, veth, process or file left behind"
