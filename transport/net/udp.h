@@ -21,6 +21,11 @@ enum floe_udp_limits {
 	FLOE_UDP_BATCH_MAX = 32,         /* datagrams per recvmmsg / sendmmsg call */
 	FLOE_UDP_ENDPOINT_STR_MAX = 64,  /* "[v6]:port" and a NUL */
 	FLOE_UDP_SOCKBUF_BYTES = 4 << 20, /* requested SO_RCVBUF / SO_SNDBUF */
+	/* One UDP GSO send: at most this many datagrams (the kernel's
+	 * UDP_MAX_SEGMENTS is 64 on older kernels) and this many payload
+	 * bytes (an IPv4 datagram's 65,535 less its headers, with margin). */
+	FLOE_UDP_GSO_MAX_SEGMENTS = 64,
+	FLOE_UDP_GSO_MAX_BYTES = 65000,
 };
 
 typedef struct floe_udp floe_udp_t;
@@ -55,6 +60,10 @@ int floe_udp_recv_batch(floe_udp_t *self, floe_udp_dgram_t *d, size_t n);
  * Sends up to n (<= FLOE_UDP_BATCH_MAX) datagrams. Returns how many the
  * kernel took (a full socket buffer ends the batch early: the rest is the
  * caller's to drop or retry) or -errno if none was sent.
+ * Consecutive datagrams to the same address with the same length (the
+ * last of a run may be shorter) leave as one UDP GSO send (UDP_SEGMENT);
+ * the receiver still sees separate datagrams. If the path refuses GSO the
+ * socket falls back to one datagram per message for good.
  */
 int floe_udp_send_batch(floe_udp_t *self, floe_udp_dgram_t *d, size_t n);
 /* One datagram; 0 or -errno. */
