@@ -20,6 +20,7 @@
 #                                  internet (0 removes it); no sch_netem here
 #   lab_loss_drops                 how many datagrams it has dropped
 #   lab_down                       remove everything this lab created
+#   lab_auto_down [HOOK]           lab_down (after HOOK) on exit and signals
 #   lab_snapshot [DIR], lab_left_behind BEFORE [DIR], lab_procs,
 #   lab_gone PID...                check that it did
 #
@@ -284,6 +285,22 @@ lab_coturn() {   # lab_coturn NS IP USER PASS LOGFILE
 		--realm=floe --lt-cred-mech --user="$user:$pass" --fingerprint \
 		--no-tls --no-dtls --no-cli --no-multicast-peers --simple-log \
 		--log-file=stdout >/dev/null
+}
+
+# lab_auto_down [HOOK]: on exit, SIGINT or SIGTERM, runs HOOK (e.g. stops
+# daemons gently) and then lab_down: a script that fails or is interrupted
+# half-way leaves nothing behind. Replaces the caller's EXIT/INT/TERM traps.
+lab_auto_down() {
+	LAB_DOWN_HOOK=${1:-}
+	trap 'lab_auto_down_run' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+lab_auto_down_run() {
+	trap - EXIT INT TERM
+	[[ -z $LAB_DOWN_HOOK ]] || $LAB_DOWN_HOOK
+	lab_down
+	wait 2>/dev/null
 }
 
 # lab_snapshot [DIR]: what this lab could leave behind, one per line: its

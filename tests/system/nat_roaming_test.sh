@@ -7,9 +7,10 @@
 #    TCP iperf3 run and forgets its mappings (conntrack flushed): what the
 #    client sends, on its old sockets too, now leaves from a new address
 #    and port, and nothing reaches the old one. Traffic
-#    resumes within 5 s, the iperf3 run completes, the client keeps its
-#    grant (no new flow needed) and the gateway still never sent a
-#    handshake initiation.
+#    resumes within 5 s, the iperf3 run completes and the gateway still
+#    never sent a handshake initiation (how many flows the portal had to
+#    authorize again is printed: recovery may keep the connection or
+#    replace it).
 # 2. coturn killed and restarted under a relayed connection (both behind
 #    symmetric NATs): traffic resumes within 10 s of coturn coming back.
 # 3. A direct path that dies (the internet drops every datagram between the
