@@ -269,6 +269,8 @@ static void assert_host_path(const peer_t *self, const peer_t *peer)
 
 	cr_assert_eq(self->path.local_type, FLOE_ICE_CAND_HOST);
 	cr_assert_eq(self->path.remote_type, FLOE_ICE_CAND_HOST);
+	cr_assert_eq(self->path.relay_reason, FLOE_ICE_RELAY_REASON_NONE);
+	cr_assert_not(self->path.local_symmetric_nat || self->path.remote_symmetric_nat);
 	cr_assert(strncmp(self->path.local_addr, "127.0.0.1:", 10) == 0, "%s", self->path.local_addr);
 	/* Each side's remote address is the other's local one. */
 	cr_assert_str_eq(self->path.remote_addr, peer->path.local_addr);
@@ -830,6 +832,11 @@ Test(ice_turn, relay_only_side_selects_a_relayed_pair)
 	/* A's relayed address is coturn's, and that is what B talks to. */
 	cr_assert_str_eq(B.path.remote_addr, A.path.local_addr);
 	cr_assert_str_eq(A.path.remote_addr, B.path.local_addr);
+	/* Why: A was told to relay; B relays because A offered nothing else. */
+	cr_assert_eq(A.path.relay_reason, FLOE_ICE_RELAY_REASON_RELAY_ONLY);
+	cr_assert_eq(B.path.relay_reason, FLOE_ICE_RELAY_REASON_NO_DIRECT_PAIR);
+	cr_assert_str_eq(floe_ice_relay_reason_name(B.path.relay_reason), "no_direct_pair");
+	cr_assert_str_eq(floe_ice_relay_reason_name((floe_ice_relay_reason_t)99), "unknown");
 
 	fill(msg, sizeof(msg), 1);
 	cr_assert_eq(floe_ice_agent_send(A.agent, msg, sizeof(msg)), 0);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "runtime/log.h"
+#include "transport/ice/natdetect.h"
 
 /*
  * GLib's GPollFD and struct pollfd share a layout on Linux, so the actor
@@ -69,6 +70,7 @@ struct floe_ice_agent {
 	NiceCandidate *pending[FLOE_ICE_MAX_PENDING_REMOTE];
 	size_t n_pending;
 	floe_ice_path_t path;
+	bool relay_only;
 	floe_ice_stats_t stats;
 	/* Preallocated so that sending never allocates. */
 	GOutputVector out_vec[FLOE_ICE_SEND_BATCH_MAX];
@@ -102,6 +104,18 @@ const char *floe_ice_cand_type_name(floe_ice_cand_type_t type)
 	case FLOE_ICE_CAND_SRFLX: return "srflx";
 	case FLOE_ICE_CAND_PRFLX: return "prflx";
 	case FLOE_ICE_CAND_RELAY: return "relay";
+	}
+	return "unknown";
+}
+
+const char *floe_ice_relay_reason_name(floe_ice_relay_reason_t reason)
+{
+	switch (reason) {
+	case FLOE_ICE_RELAY_REASON_NONE: return "none";
+	case FLOE_ICE_RELAY_REASON_NO_DIRECT_PAIR: return "no_direct_pair";
+	case FLOE_ICE_RELAY_REASON_SYMMETRIC_NAT: return "symmetric_nat";
+	case FLOE_ICE_RELAY_REASON_DIRECT_PATH_LOST: return "direct_path_lost";
+	case FLOE_ICE_RELAY_REASON_RELAY_ONLY: return "relay_only";
 	}
 	return "unknown";
 }
@@ -172,6 +186,45 @@ static void s_on_gathering_done(NiceAgent *nice, guint stream_id, gpointer data)
 		self->cb.on_gathering_done(self->user);
 }
 
+/* Every candidate libnice knows of one side into the detector. */
+static void s_nat_feed(floe_ice_agent_t *self, floe_ice_nat_t *nat, floe_ice_nat_side_t side)
+{
+	GSList *list = side == FLOE_ICE_NAT_LOCAL
+			       ? nice_agent_get_local_candidates(self->nice, self->stream_id, COMPONENT_ID)
+			       : nice_agent_get_remote_candidates(self->nice, self->stream_id, COMPONENT_ID);
+
+	for (GSList *i = list; i; i = i->next) {
+		const NiceCandidate *c = i->data;
+
+		(void)floe_ice_nat_observe(nat, side, s_cand_type(c->type), &c->addr.s.addr,
+					   &c->base_addr.s.addr);
+	}
+	g_slist_free_full(list, (GDestroyNotify)nice_candidate_free);
+}
+
+/*
+ * Why the pair is relayed, judged once libnice selected it: by then the
+ * checks have taught it the peer-reflexive mappings the detector needs.
+ */
+static void s_path_reason(floe_ice_agent_t *self, floe_ice_path_t *path)
+{
+	floe_ice_nat_t nat;
+
+	floe_ice_nat_reset(&nat);
+	s_nat_feed(self, &nat, FLOE_ICE_NAT_LOCAL);
+	s_nat_feed(self, &nat, FLOE_ICE_NAT_REMOTE);
+	path->local_symmetric_nat = floe_ice_nat_symmetric(&nat, FLOE_ICE_NAT_LOCAL);
+	path->remote_symmetric_nat = floe_ice_nat_symmetric(&nat, FLOE_ICE_NAT_REMOTE);
+	if (path->local_type != FLOE_ICE_CAND_RELAY && path->remote_type != FLOE_ICE_CAND_RELAY)
+		path->relay_reason = FLOE_ICE_RELAY_REASON_NONE;
+	else if (self->relay_only)
+		path->relay_reason = FLOE_ICE_RELAY_REASON_RELAY_ONLY;
+	else if (path->local_symmetric_nat || path->remote_symmetric_nat)
+		path->relay_reason = FLOE_ICE_RELAY_REASON_SYMMETRIC_NAT;
+	else
+		path->relay_reason = FLOE_ICE_RELAY_REASON_NO_DIRECT_PAIR;
+}
+
 static void s_on_selected_pair(NiceAgent *nice, guint stream_id, guint component_id,
 			       NiceCandidate *lcand, NiceCandidate *rcand, gpointer data)
 {
@@ -184,6 +237,7 @@ static void s_on_selected_pair(NiceAgent *nice, guint stream_id, guint component
 	path.remote_type = s_cand_type(rcand->type);
 	s_addr_string(&lcand->addr, path.local_addr);
 	s_addr_string(&rcand->addr, path.remote_addr);
+	s_path_reason(self, &path);
 	/* libnice may re-announce the same pair (aggressive nomination). */
 	if (self->state == STATE_SELECTED && memcmp(&path, &self->path, sizeof(path)) == 0)
 		return;
@@ -194,7 +248,8 @@ static void s_on_selected_pair(NiceAgent *nice, guint stream_id, guint component
 		 FLOE_F_STR("local_type", floe_ice_cand_type_name(path.local_type)),
 		 FLOE_F_STR("local", path.local_addr),
 		 FLOE_F_STR("remote_type", floe_ice_cand_type_name(path.remote_type)),
-		 FLOE_F_STR("remote", path.remote_addr));
+		 FLOE_F_STR("remote", path.remote_addr),
+		 FLOE_F_STR("relay_reason", floe_ice_relay_reason_name(path.relay_reason)));
 	if (s_live(self) && self->cb.on_selected)
 		self->cb.on_selected(self->user, &self->path);
 }
@@ -330,6 +385,7 @@ floe_ice_agent_t *floe_ice_agent_new(const floe_ice_config_t *cfg,
 		self->cb = *cb;
 	self->user = user;
 	self->has_turn = cfg->n_turn > 0;
+	self->relay_only = cfg->relay_only;
 	self->failure_timeout_ms = cfg->failure_timeout_ms ? cfg->failure_timeout_ms
 							  : FLOE_ICE_FAILURE_TIMEOUT_DEFAULT_MS;
 

@@ -121,11 +121,26 @@ typedef struct {
 	floe_ice_keepalive_t keepalive;
 } floe_ice_config_t;
 
+/* Why a connection is relayed (docs/nat.md); NONE when it is not. The agent
+ * sets NO_DIRECT_PAIR, SYMMETRIC_NAT or RELAY_ONLY; the connection may set
+ * DIRECT_PATH_LOST when it replaced one whose direct path died. */
+typedef enum {
+	FLOE_ICE_RELAY_REASON_NONE = 0,
+	FLOE_ICE_RELAY_REASON_NO_DIRECT_PAIR,
+	FLOE_ICE_RELAY_REASON_SYMMETRIC_NAT,
+	FLOE_ICE_RELAY_REASON_DIRECT_PATH_LOST,
+	FLOE_ICE_RELAY_REASON_RELAY_ONLY,
+} floe_ice_relay_reason_t;
+
 typedef struct {
 	floe_ice_cand_type_t local_type;
 	floe_ice_cand_type_t remote_type;
 	char local_addr[FLOE_ICE_ADDR_STR_BYTES];  /* "127.0.0.1:40000", "[::1]:40000" */
 	char remote_addr[FLOE_ICE_ADDR_STR_BYTES];
+	/* Endpoint-dependent mapping seen at selection (transport/ice/natdetect.h). */
+	bool local_symmetric_nat;
+	bool remote_symmetric_nat;
+	floe_ice_relay_reason_t relay_reason;
 } floe_ice_path_t;
 
 /* Every member may be NULL. All run on the owning thread, from dispatch. */
@@ -191,6 +206,8 @@ FLOE_EXPORT int floe_ice_agent_send_batch(floe_ice_agent_t *self,
 FLOE_EXPORT int floe_ice_agent_selected_path(floe_ice_agent_t *self, floe_ice_path_t *out);
 FLOE_EXPORT void floe_ice_agent_stats(const floe_ice_agent_t *self, floe_ice_stats_t *out);
 FLOE_EXPORT const char *floe_ice_cand_type_name(floe_ice_cand_type_t type);
+/* "none", "no_direct_pair", "symmetric_nat", "direct_path_lost", "relay_only". */
+FLOE_EXPORT const char *floe_ice_relay_reason_name(floe_ice_relay_reason_t reason);
 
 /*
  * Poll integration (see top of file). prepare returns the number of fds
