@@ -70,6 +70,7 @@ enum {
 	IO_BYTES = 65536,
 	TICK_MS = 10,
 	DRAIN_MS = 500,
+	INFLIGHT_PER_WORKER = 64,    /* client set-ups in flight per worker */
 	PROGRESS_MS = 5000,          /* a progress line on stderr during set-up */              /* after traffic stops: echoes still in flight */
 };
 
@@ -269,6 +270,7 @@ typedef struct {
 	uint64_t *ids;
 	uint32_t rate_pps;
 	bool traffic, quit;
+	size_t created, settled;     /* clients started; established or failed */
 	uint64_t tx, rx, tx_drops;
 } worker_t;
 
@@ -301,10 +303,10 @@ static void s_worker_events(worker_t *w, size_t k)
 	floe_event_t ev;
 
 	while (floe_node_event_next(w->nodes[k], &ev) == 0) {
-		if (ev.type == FLOE_EVENT_ESTABLISHED)
-			s_send_line(&w->chan, "E %zu", w->first + k);
-		else if (ev.type == FLOE_EVENT_FAILED)
-			s_send_line(&w->chan, "F %zu", w->first + k);
+		if (ev.type == FLOE_EVENT_ESTABLISHED || ev.type == FLOE_EVENT_FAILED) {
+			s_send_line(&w->chan, "%c %zu", ev.type == FLOE_EVENT_FAILED ? 'F' : 'E', w->first + k);
+			w->settled++;
+		}
 		else
 			s_forward_event(&w->chan, w->first + k, &ev);
 	}
@@ -328,6 +330,29 @@ static void s_worker_send(worker_t *w)
 	}
 }
 
+/* One more client: its node, its peer (the gateway), its key to the gateway side. */
+static void s_worker_add(worker_t *w, const uint8_t gw_pub[FLOE_KEY_LEN])
+{
+	static const char *const gw_allowed[] = { "10.0.0.1/32" };
+	floe_peer_config_t peer = { .allowed_ips = gw_allowed, .n_allowed_ips = 1 };
+	uint8_t sec[FLOE_KEY_LEN], pub[FLOE_KEY_LEN];
+	char b64[FLOE_KEY_B64_LEN + 1];
+	size_t k = w->created++;
+
+	floe_key_generate(sec);
+	if (floe_key_public(pub, sec) != 0)
+		DIE("worker: floe_key_public");
+	w->nodes[k] = s_node(FLOE_ROLE_CLIENT, sec);
+	sodium_memzero(sec, sizeof(sec));
+	floe_key_to_base64(b64, pub);
+	/* The gateway must know the client before its signalling arrives. */
+	s_send_line(&w->chan, "P %zu %s", w->first + k, b64);
+	memcpy(peer.public_key, gw_pub, FLOE_KEY_LEN);
+	if (floe_node_peer_add(w->nodes[k], &peer, &w->ids[k]) != 0)
+		DIE("worker: floe_node_peer_add");
+	s_worker_events(w, k);
+}
+
 static int s_worker(int fd, size_t first, size_t count, const uint8_t gw_pub[FLOE_KEY_LEN], uint32_t rate_pps)
 {
 	worker_t w = { .chan = { .fd = fd }, .first = first, .count = count, .rate_pps = rate_pps };
@@ -339,35 +364,19 @@ static int s_worker(int fd, size_t first, size_t count, const uint8_t gw_pub[FLO
 	w.ids = calloc(count, sizeof(*w.ids));
 	if (!pfd || !w.nodes || !w.ids)
 		DIE("worker: out of memory");
+	for (size_t i = 0; i < 1 + 2 * count; i++)
+		pfd[i].fd = -1; /* clients not created yet: poll skips them */
 	floe_log_set_level(FLOE_LOG_ERROR);
-	for (size_t k = 0; k < count; k++) {
-		static const char *const gw_allowed[] = { "10.0.0.1/32" };
-		floe_peer_config_t peer = { .allowed_ips = gw_allowed, .n_allowed_ips = 1 };
-		uint8_t sec[FLOE_KEY_LEN], pub[FLOE_KEY_LEN];
-		char b64[FLOE_KEY_B64_LEN + 1];
-
-		floe_key_generate(sec);
-		if (floe_key_public(pub, sec) != 0)
-			DIE("worker: floe_key_public");
-		w.nodes[k] = s_node(FLOE_ROLE_CLIENT, sec);
-		sodium_memzero(sec, sizeof(sec));
-		floe_key_to_base64(b64, pub);
-		/* The gateway must know the client before its signalling arrives. */
-		s_send_line(&w.chan, "P %zu %s", first + k, b64);
-		memcpy(peer.public_key, gw_pub, FLOE_KEY_LEN);
-		if (floe_node_peer_add(w.nodes[k], &peer, &w.ids[k]) != 0)
-			DIE("worker: floe_node_peer_add");
-		s_worker_events(&w, k);
-		/* Take the gateway's answers meanwhile: its socket buffer is finite. */
-		if (!s_read_lines(&w.chan, s_worker_line, &w))
-			DIE("worker: the gateway side went away");
-	}
 	while (!w.quit) {
 		uint64_t now = s_now_ms();
 		int timeout = -1;
 
+		/* A bounded number of set-ups in flight: thousands of ICE
+		 * checklists at once on two cores would time each other out. */
+		while (w.created < count && w.created - w.settled < INFLIGHT_PER_WORKER)
+			s_worker_add(&w, gw_pub);
 		pfd[0] = (struct pollfd){ .fd = fd, .events = POLLIN | (w.chan.out_len ? POLLOUT : 0) };
-		for (size_t k = 0; k < count; k++) {
+		for (size_t k = 0; k < w.created; k++) {
 			pfd[1 + k] = (struct pollfd){ .fd = floe_node_event_fd(w.nodes[k]), .events = POLLIN };
 			pfd[1 + count + k] = (struct pollfd){ .fd = floe_node_device_fd(w.nodes[k]), .events = POLLIN };
 		}
@@ -382,7 +391,7 @@ static int s_worker(int fd, size_t first, size_t count, const uint8_t gw_pub[FLO
 			s_flush(&w.chan);
 		if ((pfd[0].revents & (POLLIN | POLLHUP)) && !s_read_lines(&w.chan, s_worker_line, &w))
 			break;
-		for (size_t k = 0; k < count; k++) {
+		for (size_t k = 0; k < w.created; k++) {
 			if (pfd[1 + k].revents & POLLIN)
 				s_worker_events(&w, k);
 			if (pfd[1 + count + k].revents & POLLIN)
@@ -402,7 +411,7 @@ static int s_worker(int fd, size_t first, size_t count, const uint8_t gw_pub[FLO
 	fcntl(fd, F_SETFL, 0);
 	s_flush(&w.chan);
 	free(w.chan.out);
-	for (size_t k = 0; k < count; k++)
+	for (size_t k = 0; k < w.created; k++)
 		floe_node_destroy(&w.nodes[k]);
 	free(w.nodes);
 	free(w.ids);
@@ -451,6 +460,8 @@ static bool s_map_get(gw_t *g, uint64_t id, size_t *idx)
 	return false;
 }
 
+static void s_gw_events(gw_t *g);
+
 static void s_gw_line(void *arg, char *line)
 {
 	gw_t *g = arg;
@@ -489,6 +500,9 @@ static void s_gw_line(void *arg, char *line)
 	} else {
 		g->errors++;
 	}
+	/* The node's event queue is bounded (FLOE_NODE_EVENT_QUEUE_MAX):
+	 * take its events between lines, not only when poll says so. */
+	s_gw_events(g);
 }
 
 static void s_gw_events(gw_t *g)
@@ -711,7 +725,8 @@ int main(int argc, char **argv)
 	       "time_to_all_connected_ms=%llu duration_s=%.1f rate_pps_per_conn=%lu "
 	       "echo_pps=%.0f echo_mbit_s=%.3f client_tx=%llu client_rx=%llu client_tx_drops=%llu "
 	       "loss_pct=%.2f gw_fds=%ld gw_fds_per_conn=%.2f gw_threads=%ld gw_threads_per_conn=%.2f "
-	       "gw_rss_kib=%ld gw_rss_kib_per_conn=%.1f gw_cpu_pct=%.1f echo_drops=%llu errors=%zu\n",
+	       "gw_rss_kib=%ld gw_rss_kib_per_conn=%.1f gw_cpu_pct=%.1f echo_drops=%llu gw_event_drops=%llu "
+	       "errors=%zu\n",
 	       n, g.workers, g.established, g.failed, (double)setup_ms / 1000.0,
 	       setup_ms ? (double)g.established * 1000.0 / (double)setup_ms : 0.0,
 	       (unsigned long long)(g.established == n ? setup_ms : 0), secs, rate,
@@ -720,7 +735,7 @@ int main(int argc, char **argv)
 	       g.tx ? 100.0 * (double)(g.tx - (g.rx < g.tx ? g.rx : g.tx)) / (double)g.tx : 0.0, fds,
 	       (double)(fds - base_fds) / dn, thr, (double)(thr - base_thr) / dn, rss,
 	       (double)(rss - base_rss) / dn, (double)cpu0 / 10000.0 / secs,
-	       (unsigned long long)g.echo_drops, g.errors);
+	       (unsigned long long)g.echo_drops, (unsigned long long)floe_node_event_drops(g.gw), g.errors);
 	floe_node_destroy(&g.gw);
 	free(g.id_of);
 	free(g.slot_id);
