@@ -7,6 +7,7 @@
 #define FLOE_TRANSPORT_NET_TUN_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,14 @@
 enum floe_tun_limits {
 	FLOE_TUN_BATCH_MAX = 32,   /* packets read per wake-up before polling again */
 	FLOE_TUN_NAME_MAX = IFNAMSIZ - 1,
+	FLOE_TUN_VNET_HDR_BYTES = 10,  /* struct virtio_net_hdr, see offload.h */
+};
+
+enum floe_tun_flags {
+	/* IFF_VNET_HDR + TUNSETOFFLOAD (checksum, TSO4, TSO6): reads return a
+	 * virtio-net header then a packet of up to 64 KiB (split it with
+	 * floe_offload_split); floe_tun_write adds the header itself. */
+	FLOE_TUN_F_OFFLOAD = 1u << 0,
 };
 
 typedef struct floe_tun floe_tun_t;
@@ -32,6 +41,10 @@ typedef struct {
  * (-EINVAL for a name longer than FLOE_TUN_NAME_MAX).
  */
 floe_tun_t *floe_tun_new(const char *name, int *err);
+/* The same with FLOE_TUN_F_* flags. */
+floe_tun_t *floe_tun_new_flags(const char *name, unsigned flags, int *err);
+/* true when opened with FLOE_TUN_F_OFFLOAD. */
+FLOE_MUST_CHECK bool floe_tun_offload(const floe_tun_t *self);
 /* Closes the fd; the kernel deletes the interface with it. */
 void floe_tun_destroy(floe_tun_t **self_p);
 int floe_tun_fd(const floe_tun_t *self);
@@ -46,7 +59,8 @@ int floe_tun_add_route(floe_tun_t *self, const floe_cidr_t *dst);
 /* Reads up to n (<= FLOE_TUN_BATCH_MAX) packets, stopping at EAGAIN.
  * Returns the count (0 if none was waiting) or -errno. */
 int floe_tun_read_batch(floe_tun_t *self, floe_tun_pkt_t *pkts, size_t n);
-/* Writes one IP packet. 0 or -errno (-EAGAIN when the queue is full). */
+/* Writes one IP packet (with complete checksums). 0 or -errno (-EAGAIN
+ * when the queue is full). */
 int floe_tun_write(floe_tun_t *self, const uint8_t *pkt, size_t len);
 
 #endif
