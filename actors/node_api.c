@@ -344,6 +344,23 @@ static floe_path_type_t path_type(floe_ice_cand_type_t t)
 	return FLOE_PATH_HOST;
 }
 
+static floe_relay_reason_t relay_reason(floe_ice_relay_reason_t r)
+{
+	switch (r) {
+	case FLOE_ICE_RELAY_REASON_NONE:
+		return FLOE_RELAY_REASON_NONE;
+	case FLOE_ICE_RELAY_REASON_NO_DIRECT_PAIR:
+		return FLOE_RELAY_REASON_NO_DIRECT_PAIR;
+	case FLOE_ICE_RELAY_REASON_SYMMETRIC_NAT:
+		return FLOE_RELAY_REASON_SYMMETRIC_NAT;
+	case FLOE_ICE_RELAY_REASON_DIRECT_PATH_LOST:
+		return FLOE_RELAY_REASON_DIRECT_PATH_LOST;
+	case FLOE_ICE_RELAY_REASON_RELAY_ONLY:
+		return FLOE_RELAY_REASON_RELAY_ONLY;
+	}
+	return FLOE_RELAY_REASON_NONE;
+}
+
 void node_path_public(const floe_ice_path_t *in, floe_path_t *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -351,6 +368,24 @@ void node_path_public(const floe_ice_path_t *in, floe_path_t *out)
 	out->remote_type = path_type(in->remote_type);
 	snprintf(out->local_addr, sizeof(out->local_addr), "%s", in->local_addr);
 	snprintf(out->remote_addr, sizeof(out->remote_addr), "%s", in->remote_addr);
+	out->relay_reason = relay_reason(in->relay_reason);
+}
+
+const char *floe_relay_reason_name(floe_relay_reason_t reason)
+{
+	switch (reason) {
+	case FLOE_RELAY_REASON_NONE:
+		return "none";
+	case FLOE_RELAY_REASON_NO_DIRECT_PAIR:
+		return "no_direct_pair";
+	case FLOE_RELAY_REASON_SYMMETRIC_NAT:
+		return "symmetric_nat";
+	case FLOE_RELAY_REASON_DIRECT_PATH_LOST:
+		return "direct_path_lost";
+	case FLOE_RELAY_REASON_RELAY_ONLY:
+		return "relay_only";
+	}
+	return "unknown";
 }
 
 const char *floe_path_type_name(floe_path_type_t type)

@@ -181,8 +181,12 @@ static void text_conn(FILE *f, const floe_control_conn_t *c)
 	fmt_sockaddr(&c->remote, b);
 	if (c->path == FLOE_CONTROL_PATH_NONE)
 		fprintf(f, "  path: none\n");
-	else
+	else {
 		fprintf(f, "  path: %s %s -> %s\n", floe_control_path_name(c->path), a, b);
+		fprintf(f, "  remote candidate: %s\n", floe_control_path_name(c->remote_path));
+	}
+	if (c->relay_reason[0])
+		fprintf(f, "  relayed because: %s\n", c->relay_reason);
 	if (c->last_handshake_s_ago < 0)
 		fprintf(f, "  latest handshake: never\n");
 	else
@@ -257,7 +261,7 @@ static json_t *json_conn(const floe_control_conn_t *c)
 	fmt_sockaddr(&c->local, a);
 	fmt_sockaddr(&c->remote, b);
 	/* json_pack's "o" steals each value and fails as a whole if one is NULL. */
-	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:{s:s, s:o, s:o}, s:o, s:I, s:I, s:I, s:I, s:o}",
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:{s:s, s:o, s:o, s:o, s:o}, s:o, s:I, s:I, s:I, s:I, s:o}",
 			 "cid", c->cid,
 			 "client_id", json_str_or_null(c->client_id),
 			 "peer", json_str_or_null(key),
@@ -265,7 +269,10 @@ static json_t *json_conn(const floe_control_conn_t *c)
 			 "tunnel_ipv6", json_str_or_null(v6),
 			 "state", floe_control_state_name(c->state),
 			 "path", "type", floe_control_path_name(c->path),
+			 "remote_type", c->path == FLOE_CONTROL_PATH_NONE
+						? json_null() : json_string(floe_control_path_name(c->remote_path)),
 			 "local", json_str_or_null(a), "remote", json_str_or_null(b),
+			 "relay_reason", json_str_or_null(c->relay_reason),
 			 "last_handshake_s_ago",
 			 c->last_handshake_s_ago < 0 ? json_null() : json_integer(c->last_handshake_s_ago),
 			 "rx_bytes", (json_int_t)c->counters.v[FLOE_COUNTER_RX_BYTES],

@@ -38,6 +38,7 @@ enum floe_control_limits {
 	FLOE_CONTROL_KEY_LEN = 32,
 	FLOE_CONTROL_ERR_MAX = 256,
 	FLOE_CONTROL_PATH_MAX = 108,           /* sun_path, NUL included */
+	FLOE_CONTROL_REASON_MAX = 24,          /* a relay reason name, NUL included */
 };
 
 #define FLOE_CONTROL_DEFAULT_DIR "/run/floe"
@@ -71,6 +72,10 @@ typedef struct {
 	uint8_t tunnel_v6[16];
 	floe_control_state_t state;
 	floe_control_path_t path;
+	floe_control_path_t remote_path; /* the selected pair's remote side */
+	/* Why the path is relayed ("no_direct_pair", "symmetric_nat",
+	 * "direct_path_lost", "relay_only"); "" when it is not (docs/nat.md). */
+	char relay_reason[FLOE_CONTROL_REASON_MAX];
 	struct sockaddr_storage local, remote;
 	int64_t last_handshake_s_ago; /* -1: never */
 	floe_counters_snapshot_t counters;
@@ -115,7 +120,8 @@ const char *floe_control_path_name(floe_control_path_t p);
  * or NULL on ENOMEM. Text reads like `wg show`; JSON is one object:
  *   {"role", "public_key", "listen", "totals": {counter: n},
  *    "connections": [{"cid", "client_id", "peer", "tunnel_ipv4", "tunnel_ipv6",
- *      "state", "path": {"type", "local", "remote"}, "last_handshake_s_ago",
+ *      "state", "path": {"type", "remote_type", "local", "remote", "relay_reason"},
+ *      "last_handshake_s_ago",
  *      "rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
  *      "counters": {counter: n}}]}
  * Missing values are JSON null.

@@ -66,6 +66,10 @@ static void convert(const floe_conn_info_t *in, floe_control_conn_t *out, uint64
 										: FLOE_CONTROL_STATE_FAILED;
 	if (in->has_path) {
 		out->path = path_type(in->path.local_type);
+		out->remote_path = path_type(in->path.remote_type);
+		if (in->path.relay_reason != FLOE_RELAY_REASON_NONE)
+			snprintf(out->relay_reason, sizeof(out->relay_reason), "%s",
+				 floe_relay_reason_name(in->path.relay_reason));
 		if (floe_udp_endpoint_parse(in->path.local_addr, &out->local, &len) != 0)
 			memset(&out->local, 0, sizeof(out->local));
 		if (floe_udp_endpoint_parse(in->path.remote_addr, &out->remote, &len) != 0)

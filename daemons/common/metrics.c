@@ -59,6 +59,49 @@ static void put_label(FILE *f, const char *s)
 	}
 }
 
+/*
+ * Which paths the connections use: floe_connections_path{path, relay_reason}
+ * (a gauge per local candidate type and reason, every type listed so a
+ * dashboard sees zeros), and per connection floe_connection_path_info
+ * {cid, client_id, path, remote_path, relay_reason} 1 (docs/nat.md).
+ */
+static void put_paths(FILE *f, const floe_control_snapshot_t *snap)
+{
+	static const char *const reasons[] = { "", "no_direct_pair", "symmetric_nat",
+					       "direct_path_lost", "relay_only" };
+	size_t i, n, r;
+	int p;
+
+	fputs("# HELP floe_connections_path Connections by the local type of the selected path, "
+	      "and why when relayed.\n# TYPE floe_connections_path gauge\n", f);
+	for (p = FLOE_CONTROL_PATH_NONE; p <= FLOE_CONTROL_PATH_RELAY; p++) {
+		for (r = 0; r < FLOE_ARRAY_LEN(reasons); r++) {
+			if (r && p != FLOE_CONTROL_PATH_RELAY)
+				continue;
+			for (n = 0, i = 0; i < snap->n_conns; i++)
+				n += snap->conns[i].path == (floe_control_path_t)p &&
+				     (p != FLOE_CONTROL_PATH_RELAY ||
+				      strcmp(snap->conns[i].relay_reason, reasons[r]) == 0);
+			fprintf(f, "floe_connections_path{path=\"%s\",relay_reason=\"%s\"} %zu\n",
+				floe_control_path_name((floe_control_path_t)p), reasons[r], n);
+		}
+	}
+	fputs("# HELP floe_connection_path_info The selected path of each connection.\n"
+	      "# TYPE floe_connection_path_info gauge\n", f);
+	for (i = 0; i < snap->n_conns; i++) {
+		const floe_control_conn_t *c = &snap->conns[i];
+
+		fputs("floe_connection_path_info{cid=\"", f);
+		put_label(f, c->cid);
+		fputs("\",client_id=\"", f);
+		put_label(f, c->client_id);
+		fprintf(f, "\",path=\"%s\",remote_path=\"%s\",relay_reason=\"", floe_control_path_name(c->path),
+			c->path == FLOE_CONTROL_PATH_NONE ? "none" : floe_control_path_name(c->remote_path));
+		put_label(f, c->relay_reason);
+		fputs("\"} 1\n", f);
+	}
+}
+
 char *floe_metrics_render(const floe_control_snapshot_t *snap)
 {
 	floe_counters_snapshot_t totals;
@@ -94,6 +137,7 @@ char *floe_metrics_render(const floe_control_snapshot_t *snap)
 	}
 	fprintf(f, "# HELP floe_connections Connections the node holds.\n"
 		   "# TYPE floe_connections gauge\nfloe_connections %zu\n", snap->n_conns);
+	put_paths(f, snap);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

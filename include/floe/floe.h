@@ -206,16 +206,29 @@ enum floe_path_limits {
 	FLOE_PATH_ADDR_BYTES = 64, /* "127.0.0.1:40000", "[v6%scope]:65535", NUL included */
 };
 
+/* Why a path is relayed (docs/nat.md); FLOE_RELAY_REASON_NONE when it is not. */
+typedef enum {
+	FLOE_RELAY_REASON_NONE = 0,
+	FLOE_RELAY_REASON_NO_DIRECT_PAIR,   /* no host/srflx/prflx pair succeeded */
+	FLOE_RELAY_REASON_SYMMETRIC_NAT,    /* an endpoint-dependent NAT mapping was seen */
+	FLOE_RELAY_REASON_DIRECT_PATH_LOST, /* replaced a connection whose direct path died */
+	FLOE_RELAY_REASON_RELAY_ONLY,       /* configured to use relays only */
+} floe_relay_reason_t;
+
 /* The path ICE selected. */
 typedef struct {
 	floe_path_type_t local_type;
 	floe_path_type_t remote_type;
 	char local_addr[FLOE_PATH_ADDR_BYTES];
 	char remote_addr[FLOE_PATH_ADDR_BYTES];
+	floe_relay_reason_t relay_reason;
 } floe_path_t;
 
 /* "host", "srflx", "prflx", "relay"; "unknown" otherwise. */
 FLOE_EXPORT const char *floe_path_type_name(floe_path_type_t type);
+/* "none", "no_direct_pair", "symmetric_nat", "direct_path_lost",
+ * "relay_only"; "unknown" otherwise. */
+FLOE_EXPORT const char *floe_relay_reason_name(floe_relay_reason_t reason);
 
 /* ------------------------------------------------------------------ */
 /* Node configuration                                                 */

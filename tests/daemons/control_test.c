@@ -394,3 +394,56 @@ Test(control, find_socket_prefers_the_gateway_and_skips_non_sockets)
 	unlink(path);
 	cr_expect_eq(rmdir(dir), 0, "everything cleaned up");
 }
+
+/* Issue #6: both ends' candidate types and why a path is relayed, in the
+ * field names the NAT system tests read (path.type, path.remote_type,
+ * path.relay_reason). */
+Test(control, relayed_path_says_why)
+{
+	floe_control_snapshot_t snap = { 0 };
+	floe_control_conn_t *c;
+	char *text, *js;
+	json_t *root, *path, *p1;
+
+	strcpy(snap.role, "client");
+	c = floe_control_snapshot_add(&snap);
+	cr_assert_not_null(c);
+	strcpy(c->cid, "relayed");
+	c->path = FLOE_CONTROL_PATH_RELAY;
+	c->remote_path = FLOE_CONTROL_PATH_SRFLX;
+	strcpy(c->relay_reason, "symmetric_nat");
+	set_addr(&c->local, "203.0.113.1", 50000);
+	set_addr(&c->remote, "198.51.100.2", 40000);
+	c->last_handshake_s_ago = -1;
+	c = floe_control_snapshot_add(&snap);
+	cr_assert_not_null(c);
+	strcpy(c->cid, "direct");
+	c->path = FLOE_CONTROL_PATH_PRFLX;
+	c->remote_path = FLOE_CONTROL_PATH_HOST;
+	c->last_handshake_s_ago = -1;
+
+	text = floe_control_render_text(&snap);
+	cr_assert_not_null(text);
+	cr_expect(strstr(text, "  path: relay 203.0.113.1:50000 -> 198.51.100.2:40000\n"
+			       "  remote candidate: srflx\n  relayed because: symmetric_nat\n"), "%s", text);
+	cr_expect(strstr(text, "  remote candidate: host\n  latest handshake"), "%s", text);
+	cr_expect_null(strstr(strstr(text, "relayed because") + 1, "relayed because"),
+		       "a direct path has no reason: %s", text);
+
+	js = floe_control_render_json(&snap);
+	cr_assert_not_null(js);
+	root = json_loads(js, 0, NULL);
+	cr_assert_not_null(root, "%s", js);
+	path = json_object_get(json_array_get(json_object_get(root, "connections"), 0), "path");
+	cr_expect_str_eq(json_string_value(json_object_get(path, "type")), "relay");
+	cr_expect_str_eq(json_string_value(json_object_get(path, "remote_type")), "srflx");
+	cr_expect_str_eq(json_string_value(json_object_get(path, "relay_reason")), "symmetric_nat");
+	p1 = json_object_get(json_array_get(json_object_get(root, "connections"), 1), "path");
+	cr_expect_str_eq(json_string_value(json_object_get(p1, "type")), "prflx");
+	cr_expect_str_eq(json_string_value(json_object_get(p1, "remote_type")), "host");
+	cr_expect(json_is_null(json_object_get(p1, "relay_reason")), "direct: relay_reason null");
+	json_decref(root);
+	free(js);
+	free(text);
+	floe_control_snapshot_clear(&snap);
+}

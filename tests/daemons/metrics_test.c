@@ -36,6 +36,8 @@ static int fill(void *user, floe_control_snapshot_t *snap)
 	strcpy(c->cid, "c1");
 	strcpy(c->client_id, "8b106344-ba59-4050-8f9a-e2f0bab6e9e5");
 	c->path = FLOE_CONTROL_PATH_RELAY;
+	c->remote_path = FLOE_CONTROL_PATH_HOST;
+	strcpy(c->relay_reason, "no_direct_pair");
 	c->counters.v[FLOE_COUNTER_ACL_DROPS] = 5;
 	c->counters.v[FLOE_COUNTER_RX_BYTES] = 1234;
 	c->counters.v[FLOE_COUNTER_MAILBOX_DROPS] = 1;
@@ -118,6 +120,14 @@ Test(metrics, get_metrics_is_prometheus_text)
 	cr_expect(strstr(body, "\n# TYPE floe_node_acl_drops counter\nfloe_node_acl_drops 6\n"));
 	cr_expect(strstr(body, "\nfloe_node_mailbox_drops 5\n"));
 	cr_expect(strstr(body, "\nfloe_connections 2\n"));
+	/* Issue #6: connections by path and reason, and each one's path. */
+	cr_expect(strstr(body, "\nfloe_connections_path{path=\"relay\",relay_reason=\"no_direct_pair\"} 1\n"), "%s", body);
+	cr_expect(strstr(body, "\nfloe_connections_path{path=\"relay\",relay_reason=\"symmetric_nat\"} 0\n"));
+	cr_expect(strstr(body, "\nfloe_connections_path{path=\"none\",relay_reason=\"\"} 1\n"));
+	cr_expect(strstr(body, "\nfloe_connections_path{path=\"host\",relay_reason=\"\"} 0\n"));
+	cr_expect(strstr(body, "\nfloe_connection_path_info{cid=\"c1\",client_id=\"8b106344-ba59-4050-8f9a-e2f0bab6e9e5\","
+			       "path=\"relay\",remote_path=\"host\",relay_reason=\"no_direct_pair\"} 1\n"), "%s", body);
+	cr_expect(strstr(body, ",path=\"none\",remote_path=\"none\",relay_reason=\"\"} 1\n"));
 	/* Every counter of the design brief has its HELP and TYPE. */
 	for (int id = 0; id < FLOE_COUNTER_COUNT; id++) {
 		char want[128];
