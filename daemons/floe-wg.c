@@ -32,6 +32,7 @@
 #include "runtime/log.h"
 #include "transport/net/addr.h"
 #include "transport/net/allowedips.h"
+#include "transport/net/offload.h"
 #include "transport/net/pktring.h"
 #include "transport/net/tun.h"
 #include "transport/net/udp.h"
@@ -51,7 +52,9 @@ enum fwg_limits {
 	FWG_TICK_MAX_DATAGRAMS = 8,
 	FWG_RX_BUF_BYTES = 65536,                     /* largest UDP payload, rounded up */
 	FWG_TX_BUF_BYTES = FLOE_WG_MAX_DATAGRAM_LEN,  /* largest encrypt output */
-	FWG_TUN_BUF_BYTES = FLOE_WG_MAX_PACKET_LEN,
+	/* With TUN offloads a read is a virtio-net header and up to 64 KiB. */
+	FWG_TUN_BUF_BYTES = FLOE_WG_MAX_PACKET_LEN + FLOE_TUN_VNET_HDR_BYTES,
+	FWG_SEG_BUF_BYTES = FLOE_WG_MAX_PACKET_LEN,   /* one split-off packet */
 };
 
 static const uint64_t NS_PER_MS = 1000000ULL;
@@ -90,7 +93,9 @@ typedef struct {
 	floe_udp_dgram_t udp_rx[FLOE_UDP_BATCH_MAX];
 	floe_udp_dgram_t udp_tx[FLOE_UDP_BATCH_MAX];
 	size_t n_tx;
-	uint64_t tx_drops, unknown_dst_drops, malformed_drops;
+	uint8_t *seg;                  /* TSO frames are split here (offload.h) */
+	uint64_t now;                  /* of the TUN batch being split */
+	uint64_t tx_drops, unknown_dst_drops, malformed_drops, offload_drops;
 } fwg_t;
 
 static uint64_t now_ns(void)
@@ -376,6 +381,33 @@ static void read_udp(fwg_t *s)
 	}
 }
 
+static int emit_tun_segment(void *ctx, const uint8_t *pkt, size_t len)
+{
+	fwg_t *s = ctx;
+
+	handle_tun_packet(s, pkt, len, s->now);
+	return 0;
+}
+
+/* With offloads one read may be a 64 KiB TCP frame: split it into MTU-sized
+ * packets with complete checksums, as a stock WireGuard peer expects. */
+static void handle_tun_frame(fwg_t *s, const uint8_t *frame, size_t len, uint64_t now)
+{
+	int r;
+
+	if (!floe_tun_offload(s->tun)) {
+		handle_tun_packet(s, frame, len, now);
+		return;
+	}
+	s->now = now;
+	r = floe_offload_split(frame, len, s->seg, FWG_SEG_BUF_BYTES, emit_tun_segment, s);
+	if (r < 0) {
+		s->offload_drops++;
+		floe_log_ratelimited(FLOE_LOG_DEBUG, LOG_TARGET, "TUN frame not split, dropped",
+				     FLOE_F_I64("error", r), FLOE_F_U64("offload_drops", s->offload_drops));
+	}
+}
+
 static void read_tun(fwg_t *s)
 {
 	for (int b = 0; b < FWG_WAKE_MAX_BATCHES; b++) {
@@ -395,7 +427,7 @@ static void read_tun(fwg_t *s)
 			return;
 		}
 		for (int i = 0; i < n; i++)
-			handle_tun_packet(s, s->tun_rx[i].buf, s->tun_rx[i].len, now);
+			handle_tun_frame(s, s->tun_rx[i].buf, s->tun_rx[i].len, now);
 		if (n < FLOE_TUN_BATCH_MAX)
 			break;
 	}
@@ -488,6 +520,9 @@ static void run(fwg_t *s)
 
 static int alloc_buffers(fwg_t *s)
 {
+	s->seg = malloc(FWG_SEG_BUF_BYTES);
+	if (!s->seg)
+		return -ENOMEM;
 	for (size_t i = 0; i < FLOE_TUN_BATCH_MAX; i++) {
 		s->tun_rx[i].buf = malloc(FWG_TUN_BUF_BYTES);
 		if (!s->tun_rx[i].buf)
@@ -555,13 +590,19 @@ static int setup_peers(fwg_t *s, const char *path, char *err, size_t cap)
 }
 
 /* Brings the TUN up with its addresses and a route per AllowedIPs prefix. */
-static int setup_tun(fwg_t *s, const char *ifname, char *err, size_t cap)
+static int setup_tun(fwg_t *s, const char *ifname, bool offload, char *err, size_t cap)
 {
 	const floe_wgconf_t *c = s->conf;
 	char cidr[FLOE_CIDR_STR_MAX];
 	int r = 0;
 
-	s->tun = floe_tun_new(ifname, &r);
+	s->tun = floe_tun_new_flags(ifname, offload ? FLOE_TUN_F_OFFLOAD : 0, &r);
+	if (!s->tun && offload) {
+		/* A kernel without TUN offloads: one packet per read then. */
+		floe_log(FLOE_LOG_INFO, LOG_TARGET, "TUN offloads refused, running without",
+			 FLOE_F_STR("error", strerror(-r)));
+		s->tun = floe_tun_new(ifname, &r);
+	}
 	if (!s->tun) {
 		snprintf(err, cap, "cannot create TUN '%s': %s", ifname, strerror(-r));
 		return r;
@@ -628,7 +669,8 @@ static void log_final_stats(const fwg_t *s)
 		 FLOE_F_U64("mac1_drops", ds.mac1_drops),
 		 FLOE_F_U64("under_load_entered", ds.under_load_entered),
 		 FLOE_F_U64("device_drops", floe_wg_device_drops(s->dev)),
-		 FLOE_F_U64("tx_drops", s->tx_drops));
+		 FLOE_F_U64("tx_drops", s->tx_drops),
+		 FLOE_F_U64("offload_drops", s->offload_drops));
 	for (size_t i = 0; i < s->n_peers; i++) {
 		const fwg_peer_t *p = &s->peers[i];
 		floe_wg_peer_stats_t st;
@@ -660,6 +702,7 @@ static void teardown(fwg_t *s)
 		close(s->sigfd);
 	for (size_t i = 0; i < FLOE_TUN_BATCH_MAX; i++)
 		free(s->tun_rx[i].buf);
+	free(s->seg);
 	for (size_t i = 0; i < FLOE_UDP_BATCH_MAX; i++) {
 		free(s->udp_rx[i].buf);
 		/* Send slots held decrypted plaintext: wipe before freeing. */
@@ -672,9 +715,10 @@ static void teardown(fwg_t *s)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: floe-wg --config FILE [--interface NAME]\n"
+	fprintf(f, "usage: floe-wg --config FILE [--interface NAME] [--no-offload]\n"
 		   "Runs one WireGuard interface from a wg-quick-style file until SIGTERM/SIGINT;\n"
-		   "SIGUSR1 forces a new handshake with every peer.\n");
+		   "SIGUSR1 forces a new handshake with every peer.\n"
+		   "--no-offload reads the TUN one packet at a time (no TSO; for comparison).\n");
 }
 
 int main(int argc, char **argv)
@@ -682,6 +726,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "interface", required_argument, NULL, 'i' },
+		{ "no-offload", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -689,11 +734,13 @@ int main(int argc, char **argv)
 	const char *path = NULL, *ifname_opt = NULL;
 	char ifname[IFNAMSIZ], err[FLOE_WGCONF_ERR_MAX] = "";
 	int opt, r, ret = 1;
+	bool no_offload = false;
 
-	while ((opt = getopt_long(argc, argv, "c:i:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:i:hO", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 'i': ifname_opt = optarg; break;
+		case 'O': no_offload = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -732,7 +779,7 @@ int main(int argc, char **argv)
 			snprintf(err, sizeof(err), "out of memory");
 		goto out;
 	}
-	if (setup_tun(&s, ifname, err, sizeof(err)) != 0)
+	if (setup_tun(&s, ifname, !no_offload, err, sizeof(err)) != 0)
 		goto out;
 	s.udp = floe_udp_new(s.conf->listen_port, &r);
 	if (!s.udp) {
@@ -747,7 +794,8 @@ int main(int argc, char **argv)
 	}
 	floe_log(FLOE_LOG_INFO, LOG_TARGET, "Interface up", FLOE_F_STR("interface", ifname),
 		 FLOE_F_U64("listen_port", floe_udp_port(s.udp)), FLOE_F_U64("mtu", s.mtu),
-		 FLOE_F_U64("peers", s.n_peers));
+		 FLOE_F_U64("peers", s.n_peers),
+		 FLOE_F_STR("offload", floe_tun_offload(s.tun) ? "tso" : "none"));
 
 	/* A persistent keepalive means "keep this path open from the start":
 	 * handshake at once, as WireGuard does when the option is set. */
