@@ -15,8 +15,10 @@
 # machine-readable "result" line per stream count for scripts/bench.
 #
 # FLOE_BINARY_DIR: where floe-wg is (default build/release).
-# FLOE_PERF_DATA=FILE: also `perf record -g` floe-wg (side a) during its
-#   single-stream run into FILE (docs/perf.md reads it with perf report).
+# FLOE_PERF_DATA=FILE: also `perf record -g` both floe-wg processes during
+#   the single-stream run into FILE (docs/perf.md reads it with perf report).
+# FLOE_BENCH_NO_OFFLOAD=1: also run floe-wg --no-offload (no TUN TSO), to
+#   see what the offloads buy in the same run.
 # Needs root; exits 77 with a message otherwise. Cleans up on any exit.
 set -euo pipefail
 
@@ -151,28 +153,40 @@ floe_conf() { # SIDE KEY PEER_PUB ADDR PEER_TUN ENDPOINT
 }
 floe_conf a "$KEY_A" "$PUB_B" "$TUN_A" "$TUN_B" "$UNDER_B"
 floe_conf b "$KEY_B" "$PUB_A" "$TUN_B" "$TUN_A" "$UNDER_A"
-ip netns exec "$NS_A" "$FLOE_WG" --config "$work/floe-a.conf" --interface "$IF_A" 2>"$work/floe-a.log" &
-FLOE_A=$!
-pids+=("$FLOE_A")
-ip netns exec "$NS_B" "$FLOE_WG" --config "$work/floe-b.conf" --interface "$IF_B" 2>"$work/floe-b.log" &
-FLOE_B=$!
-pids+=("$FLOE_B")
-wait_for 5 ip -n "$NS_A" link show "$IF_A" || die "floe-wg (a) did not create $IF_A"
-wait_for 5 ip -n "$NS_B" link show "$IF_B" || die "floe-wg (b) did not create $IF_B"
-tunnel_up floe-wg
-for p in "${STREAMS[@]}"; do
-	perf_pid=
-	if [[ -n ${FLOE_PERF_DATA:-} && $p == 1 ]]; then
-		perf record -g -o "$FLOE_PERF_DATA" -p "$FLOE_A" -- sleep $((secs + 1)) \
-			>"$work/perf.log" 2>&1 &
-		perf_pid=$!
-		pids+=("$perf_pid")
-	fi
-	MBPS[floe,$p]=$(iperf "$TUN_B" "$p")
-	[[ -z $perf_pid ]] || wait "$perf_pid" || die "perf record failed: $(tail -n 3 "$work/perf.log")"
-done
-stop "$FLOE_A"
-stop "$FLOE_B"
+# run_floe CASE [floe-wg options...]: both sides, every stream count.
+run_floe() {
+	local case=$1 perf_pid
+	shift
+	ip netns exec "$NS_A" "$FLOE_WG" --config "$work/floe-a.conf" --interface "$IF_A" "$@" \
+		2>"$work/$case-a.log" &
+	FLOE_A=$!
+	pids+=("$FLOE_A")
+	ip netns exec "$NS_B" "$FLOE_WG" --config "$work/floe-b.conf" --interface "$IF_B" "$@" \
+		2>"$work/$case-b.log" &
+	FLOE_B=$!
+	pids+=("$FLOE_B")
+	wait_for 5 ip -n "$NS_A" link show "$IF_A" || die "floe-wg (a) did not create $IF_A"
+	wait_for 5 ip -n "$NS_B" link show "$IF_B" || die "floe-wg (b) did not create $IF_B"
+	tunnel_up floe-wg
+	for p in "${STREAMS[@]}"; do
+		perf_pid=
+		if [[ -n ${FLOE_PERF_DATA:-} && $p == 1 && $case == floe ]]; then
+			perf record -g -o "$FLOE_PERF_DATA" -p "$FLOE_A,$FLOE_B" -- sleep $((secs + 1)) \
+				>"$work/perf.log" 2>&1 &
+			perf_pid=$!
+			pids+=("$perf_pid")
+		fi
+		MBPS[$case,$p]=$(iperf "$TUN_B" "$p")
+		[[ -z $perf_pid ]] || wait "$perf_pid" || die "perf record failed: $(tail -n 3 "$work/perf.log")"
+	done
+	stop "$FLOE_A"
+	stop "$FLOE_B"
+	# The kernel deletes a TUN with its last fd; wait before reusing the names.
+	wait_for 5 bash -c "! ip -n $NS_A link show $IF_A && ! ip -n $NS_B link show $IF_B" || true
+}
+run_floe floe
+# FLOE_BENCH_NO_OFFLOAD=1: floe-wg without TUN offloads too (what TSO buys).
+[[ -z ${FLOE_BENCH_NO_OFFLOAD:-} ]] || run_floe nooff --no-offload
 
 # (b) wireguard-go <-> wireguard-go, the same addresses and MTU.
 wggo_up() { # NS IF KEYFILE PEER_PUB ADDR PEER_TUN ENDPOINT
@@ -199,6 +213,11 @@ for p in "${STREAMS[@]}"; do
 	printf '%-10s %7s [Mbit/s] %7s [Mbit/s] %7s [Mbit/s] %18s\n' "$p" \
 		"${MBPS[floe,$p]}" "${MBPS[wggo,$p]}" "${MBPS[veth,$p]}" "$ratio"
 done
+if [[ -n ${FLOE_BENCH_NO_OFFLOAD:-} ]]; then
+	for p in "${STREAMS[@]}"; do
+		echo "floe-wg --no-offload, $p stream(s): ${MBPS[nooff,$p]} [Mbit/s]"
+	done
+fi
 for p in "${STREAMS[@]}"; do
 	echo "result tcp $p floe ${MBPS[floe,$p]} wggo ${MBPS[wggo,$p]} veth ${MBPS[veth,$p]}"
 done

@@ -182,9 +182,18 @@ Test(offload, csum_matches_reference_on_odd_lengths)
 
 	for (size_t i = 0; i < sizeof(b); i++)
 		b[i] = (uint8_t)(i * 151 + 7);
-	for (size_t n = 0; n <= sizeof(b); n += 97)
-		cr_expect_eq(floe_offload_csum_fold(floe_offload_csum_add(0, b, n)), ref_csum(b, n),
-			     "length %zu", n);
+	for (size_t n = 0; n <= sizeof(b); n++)
+		for (size_t at = 0; at < 3 && at + n <= sizeof(b); at++) /* unaligned starts too */
+			cr_assert_eq(floe_offload_csum_fold(floe_offload_csum_add(0, b + at, n)),
+				     ref_csum(b + at, n), "length %zu at %zu", n, at);
+	/* Carry-heavy: 64 KiB of 0xff. */
+	static uint8_t ff[65535];
+	memset(ff, 0xff, sizeof(ff));
+	cr_expect_eq(floe_offload_csum_fold(floe_offload_csum_add(0, ff, sizeof(ff))),
+		     ref_csum(ff, sizeof(ff)));
+	cr_expect_eq(floe_offload_csum_fold(floe_offload_csum_add(0x1234, ff, 64)),
+		     floe_offload_csum_fold(floe_offload_csum_add(floe_offload_csum_add(0, ff, 64), (const uint8_t[]){ 0x12, 0x34 }, 2)),
+		     "a running sum adds like data");
 	/* Chained even chunks equal one pass. */
 	cr_expect_eq(floe_offload_csum_fold(floe_offload_csum_add(floe_offload_csum_add(0, b, 400),
 								  b + 400, 601)),

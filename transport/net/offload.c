@@ -68,19 +68,40 @@ static void put32(uint8_t *p, uint32_t v)
 
 /* Returns the running sum with carries folded back into 16 bits, so sums
  * can be chained (one's-complement addition is associative). Only the last
- * chunk of a chain may have an odd length. */
+ * chunk of a chain may have an odd length.
+ *
+ * The sum is independent of byte order up to a final swap (RFC 1071 2(B)),
+ * and 2^16 = 1 modulo 0xffff, so the bulk is summed as native 32-bit
+ * halves of 64-bit loads (this ran at 5.5% of floe-wg's profile byte by
+ * byte), folded, and swapped to network order once. */
 uint32_t floe_offload_csum_add(uint32_t sum, const uint8_t *p, size_t len)
 {
-	uint64_t s = sum;
-	size_t i;
+	uint64_t acc = 0;
+	size_t i = 0;
 
-	for (i = 0; i + 1 < len; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, sizeof(w));
+		acc += (w & 0xffffffffu) + (w >> 32);
+	}
+	for (; i + 2 <= len; i += 2) {
+		uint16_t h;
+
+		memcpy(&h, p + i, sizeof(h));
+		acc += h;
+	}
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	acc = ((acc & 0xff) << 8) | (acc >> 8);
+#endif
 	if (len & 1)
-		s += (uint32_t)p[len - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
+		acc += (uint32_t)p[len - 1] << 8;
+	acc += sum;
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)acc;
 }
 
 uint16_t floe_offload_csum_fold(uint32_t sum)
