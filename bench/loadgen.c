@@ -62,7 +62,8 @@ enum {
 	SHORT_DURATION_S = 2,
 	DEFAULT_RATE_PPS = 1,
 	SHORT_RATE_PPS = 10,
-	MAX_RATE_PPS = 1000,
+	MAX_RATE_PPS = 100,
+	SEND_SLOTS = 10,             /* each send interval in 10 slices (see s_worker_send) */
 	DEFAULT_SETUP_TIMEOUT_S = 120,
 	ICE_FAILURE_TIMEOUT_MS = 60000,
 	PKT_BYTES = 64,              /* IPv4 20 + UDP 8 + sequence and padding */
@@ -70,7 +71,8 @@ enum {
 	IO_BYTES = 65536,
 	TICK_MS = 10,
 	DRAIN_MS = 500,
-	INFLIGHT_PER_WORKER = 64,    /* client set-ups in flight per worker */
+	INFLIGHT_PER_WORKER = 64,
+	FAILURES_SHOWN = 3,          /* failure reasons printed per process */    /* client set-ups in flight per worker */
 	PROGRESS_MS = 5000,          /* a progress line on stderr during set-up */              /* after traffic stops: echoes still in flight */
 };
 
@@ -111,6 +113,7 @@ typedef struct {
 	size_t in_len;
 	char *out;
 	size_t out_len, out_cap;
+	bool dead;                   /* the other process went away: output is dropped */
 } chan_t;
 
 /* Writes what the socket takes now. */
@@ -125,8 +128,12 @@ static void s_flush(chan_t *c)
 			continue;
 		if (w < 0 && errno == EAGAIN)
 			break;
-		if (w <= 0)
-			DIE("write to peer process: %s", strerror(errno));
+		if (w <= 0) {
+			/* Its exit status tells why (reported at the end). */
+			c->dead = true;
+			off = c->out_len;
+			break;
+		}
 		off += (size_t)w;
 	}
 	c->out_len -= off;
@@ -271,6 +278,7 @@ typedef struct {
 	uint32_t rate_pps;
 	bool traffic, quit;
 	size_t created, settled;     /* clients started; established or failed */
+	size_t failed_shown;
 	uint64_t tx, rx, tx_drops;
 } worker_t;
 
@@ -303,6 +311,8 @@ static void s_worker_events(worker_t *w, size_t k)
 	floe_event_t ev;
 
 	while (floe_node_event_next(w->nodes[k], &ev) == 0) {
+		if (ev.type == FLOE_EVENT_FAILED && w->failed_shown++ < FAILURES_SHOWN)
+			fprintf(stderr, "bench_loadgen: client %zu failed: %s\n", w->first + k, ev.text);
 		if (ev.type == FLOE_EVENT_ESTABLISHED || ev.type == FLOE_EVENT_FAILED) {
 			s_send_line(&w->chan, "%c %zu", ev.type == FLOE_EVENT_FAILED ? 'F' : 'E', w->first + k);
 			w->settled++;
@@ -313,13 +323,16 @@ static void s_worker_events(worker_t *w, size_t k)
 	sodium_memzero(&ev, sizeof(ev));
 }
 
-static void s_worker_send(worker_t *w)
+/* One slot's clients send a packet each: slot s of SEND_SLOTS holds the
+ * clients k with k % SEND_SLOTS == s, so a worker's packets are spread
+ * over the interval instead of arriving at the gateway in one burst. */
+static void s_worker_send(worker_t *w, size_t slot)
 {
 	uint8_t pkt[PKT_BYTES] = { 0x45, 0, 0, PKT_BYTES, [8] = 64, [9] = 17 };
 	char ip[32];
 
 	inet_pton(AF_INET, GW_IP, pkt + 16);
-	for (size_t k = 0; k < w->count; k++) {
+	for (size_t k = slot; k < w->created; k += SEND_SLOTS) {
 		s_client_ip(w->first + k, ip, sizeof(ip));
 		inet_pton(AF_INET, ip, pkt + 12);
 		memcpy(pkt + 28, &w->tx, sizeof(w->tx));
@@ -358,6 +371,7 @@ static int s_worker(int fd, size_t first, size_t count, const uint8_t gw_pub[FLO
 	worker_t w = { .chan = { .fd = fd }, .first = first, .count = count, .rate_pps = rate_pps };
 	struct pollfd *pfd = calloc(1 + 2 * count, sizeof(*pfd));
 	uint64_t next_send = 0;
+	size_t slot = 0;
 	uint8_t buf[FLOE_NODE_MAX_PACKET_BYTES];
 
 	w.nodes = calloc(count, sizeof(*w.nodes));
@@ -401,8 +415,9 @@ static int s_worker(int fd, size_t first, size_t count, const uint8_t gw_pub[FLO
 		if (w.traffic && !next_send)
 			next_send = s_now_ms(); /* traffic just began */
 		if (w.traffic && s_now_ms() >= next_send) {
-			s_worker_send(&w);
-			next_send += 1000u / w.rate_pps;
+			s_worker_send(&w, slot);
+			slot = (slot + 1) % SEND_SLOTS;
+			next_send += 1000u / w.rate_pps / SEND_SLOTS;
 		}
 	}
 	s_send_line(&w.chan, "S %zu %llu %llu %llu", first, (unsigned long long)w.tx,
@@ -513,8 +528,8 @@ static void s_gw_events(gw_t *g)
 	while (floe_node_event_next(g->gw, &ev) == 0) {
 		if (!s_map_get(g, ev.conn_id, &i))
 			continue;
-		if (ev.type == FLOE_EVENT_FAILED)
-			g->errors++;
+		if (ev.type == FLOE_EVENT_FAILED && g->errors++ < FAILURES_SHOWN)
+			fprintf(stderr, "bench_loadgen: gateway connection of client %zu failed: %s\n", i, ev.text);
 		else
 			s_forward_event(&g->chan[i / CLIENTS_PER_WORKER], i, &ev);
 	}
@@ -717,8 +732,12 @@ int main(int argc, char **argv)
 		if (g.open[w])
 			close(g.chan[w].fd);
 		free(g.chan[w].out);
-		if (waitpid(g.pid[w], &st, 0) != g.pid[w] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		if (waitpid(g.pid[w], &st, 0) != g.pid[w] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			g.errors++;
+			fprintf(stderr, "bench_loadgen: worker %zu: %s %d\n", w,
+				WIFSIGNALED(st) ? "killed by signal" : "exit status",
+				WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		}
 	}
 	dn = (double)n;
 	printf("loadgen n=%zu workers=%zu established=%zu failed=%zu setup_s=%.3f setup_per_s=%.1f "
