@@ -24,6 +24,11 @@
 
 enum {
 	TX_SLOT_BYTES = FLOE_POOL_BUF_BYTES, /* any pooled packet + WireGuard overhead fits */
+	/* A probe's answer is one round trip, on a relay too; the rest of
+	 * FLOE_CONN_LIVENESS_DEAD_MS covers loss of one of its two datagrams
+	 * only partly: data from the peer counts as an answer as well. */
+	LIVENESS_ANSWER_MS = FLOE_CONN_LIVENESS_DEAD_MS - FLOE_CONN_LIVENESS_PROBE_MS,
+	LIVENESS_RETRY_MS = 250,
 };
 
 
@@ -49,6 +54,12 @@ typedef struct {
 	int exit_rc;
 	uint64_t intent_ns;           /* when the connection was created */
 	uint64_t last_data_ns;
+	/* Liveness (client): when the first data packet sent since the peer
+	 * was last heard (authenticated) went out; 0 = nothing unanswered. */
+	uint64_t unanswered_since_ns;
+	bool probed;                  /* a probe is out, sent at probe_ns */
+	uint64_t probe_ns;
+	uint64_t next_probe_ns;       /* no probe before (WireGuard's REKEY_TIMEOUT) */
 	uint8_t *tx_buf;              /* FLOE_CONN_TX_BATCH_PKTS slots of TX_SLOT_BYTES */
 	struct iovec tx[FLOE_CONN_TX_BATCH_PKTS];
 	int tx_n;
@@ -209,7 +220,66 @@ static int s_encrypt(self_t *self, const uint8_t *pkt, size_t len)
 	if (n < 0)
 		return (int)n;
 	s_tx_commit(self, (size_t)n);
+	if (floe_policy_initiates(self->role) && !self->unanswered_since_ns)
+		self->unanswered_since_ns = s_now(self);
 	return 0;
+}
+
+/* Something authenticated came from the peer: it is alive on this path. */
+static void s_heard(self_t *self)
+{
+	self->unanswered_since_ns = 0;
+	self->probed = false;
+}
+
+/*
+ * The client's liveness check (conn.h). The probe is a handshake
+ * initiation because WireGuard answers nothing else at once: a data packet
+ * waits up to KEEPALIVE_TIMEOUT (10 s) for its passive keepalive, while a
+ * response follows an initiation within one round trip. The gateway never
+ * probes (policy.c: it never initiates) and never replaces; the client's
+ * replacement brings it a new connection, its grants are the client's.
+ */
+static void s_check_liveness(self_t *self)
+{
+	uint64_t now = s_now(self);
+	ssize_t n;
+
+	if (!self->established || !self->unanswered_since_ns || !floe_policy_initiates(self->role))
+		return;
+	if (self->probed) {
+		if (now - self->probe_ns >= (uint64_t)LIVENESS_ANSWER_MS * FLOE_NS_PER_MS)
+			s_fail(self, FLOE_CONN_REASON_SILENT);
+		return;
+	}
+	if (now < self->next_probe_ns ||
+	    now - self->unanswered_since_ns < (uint64_t)FLOE_CONN_LIVENESS_PROBE_MS * FLOE_NS_PER_MS)
+		return;
+	n = floe_wg_peer_initiate(self->peer, now, s_tx_slot(self), TX_SLOT_BYTES);
+	if (n == -EALREADY) {
+		/* An initiation left less than REKEY_TIMEOUT ago (it is
+		 * answered or it is not); WireGuard allows no second one yet. */
+		self->next_probe_ns = now + (uint64_t)LIVENESS_RETRY_MS * FLOE_NS_PER_MS;
+		return;
+	}
+	floe_log(FLOE_LOG_DEBUG, TARGET, "Peer silent: probing with a handshake",
+		 FLOE_F_STR("cid", self->conn->cid), FLOE_F_I64("result", n));
+	self->probed = true;
+	self->probe_ns = now;
+	if (n > 0)
+		s_tx_commit(self, (size_t)n);
+}
+
+static uint64_t s_liveness_deadline_ns(const self_t *self)
+{
+	uint64_t at;
+
+	if (!self->established || !self->unanswered_since_ns || !floe_policy_initiates(self->role))
+		return UINT64_MAX;
+	if (self->probed)
+		return self->probe_ns + (uint64_t)LIVENESS_ANSWER_MS * FLOE_NS_PER_MS;
+	at = self->unanswered_since_ns + (uint64_t)FLOE_CONN_LIVENESS_PROBE_MS * FLOE_NS_PER_MS;
+	return at > self->next_probe_ns ? at : self->next_probe_ns;
 }
 
 static void s_run_wg_timers(self_t *self)
@@ -417,10 +487,14 @@ static void s_on_recv(void *user, const uint8_t *buf, size_t len)
 		/* Handshake messages only ever produce a datagram to send back:
 		 * answer straight into the transmit batch. */
 		n = s_admit(self, src, src_len, buf, len);
-		if (n == 0)
+		if (n == 0) {
 			n = floe_wg_peer_receive(self->peer, s_now(self), src, src_len, buf, len,
 						 s_tx_slot(self), TX_SLOT_BYTES, &kind);
-		else if (n > 0)
+			/* A cookie reply proves only that someone saw our
+			 * initiation; initiations and responses prove the peer. */
+			if (n >= 0 && buf[0] != FLOE_WG_MSG_COOKIE_REPLY)
+				s_heard(self);
+		} else if (n > 0)
 			kind = FLOE_WG_OUT_NETWORK;
 		if (n > 0 && kind == FLOE_WG_OUT_NETWORK)
 			s_wg_output(self, (size_t)n);
@@ -432,6 +506,8 @@ static void s_on_recv(void *user, const uint8_t *buf, size_t len)
 	/* Decrypt straight from libnice's buffer into the pooled one. */
 	n = floe_wg_peer_receive(self->peer, s_now(self), src, src_len, buf, len,
 				 floe_msg_data(m), floe_msg_tailroom(m), &kind);
+	if (n >= 0)
+		s_heard(self); /* data or a keepalive that decrypted */
 	if (n > 0 && kind == FLOE_WG_OUT_TUNNEL) {
 		(void)floe_msg_set_len(m, (size_t)n);
 		floe_msg_set_arg(m, self->conn->cfg.tag);
@@ -621,6 +697,8 @@ static int s_timeout_ms(self_t *self, int glib_timeout)
 	uint64_t deadline = self->peer ? floe_wg_peer_next_deadline_ns(self->peer) : UINT64_MAX;
 	int t = glib_timeout;
 
+	if (s_liveness_deadline_ns(self) < deadline)
+		deadline = s_liveness_deadline_ns(self);
 	if (s_state(self) == FLOE_CONN_CONNECTED) {
 		uint64_t idle_at = self->last_data_ns + FLOE_CONN_IDLE_AFTER_S * FLOE_NS_PER_S;
 
@@ -690,6 +768,7 @@ static void s_loop(self_t *self)
 			s_run_wg_timers(self);
 			s_handle_wg_events(self);
 			s_check_idle(self);
+			s_check_liveness(self);
 		}
 		s_tx_flush(self);
 		s_sync_counters(self);

@@ -24,6 +24,15 @@
  * Threads: new, destroy and the senders' sends run on the owner's thread;
  * state, counters and local credentials may be read from any thread.
  */
+/*
+ * Liveness (docs/nat.md): a client whose data has gone unanswered for
+ * FLOE_CONN_LIVENESS_PROBE_MS probes with a handshake initiation (any peer
+ * answers one at once), and if nothing authenticated came back within
+ * FLOE_CONN_LIVENESS_DEAD_MS of that first unanswered packet, it fails
+ * with FLOE_CONN_REASON_SILENT; the node then replaces it.
+ */
+#define FLOE_CONN_REASON_SILENT "peer silent: no authenticated traffic"
+
 #ifndef FLOE_ACTORS_CONN_H
 #define FLOE_ACTORS_CONN_H
 
@@ -38,6 +47,11 @@
 #include "runtime/msg.h"
 #include "runtime/pool.h"
 #include "transport/ice/agent.h"
+
+enum floe_conn_liveness {
+	FLOE_CONN_LIVENESS_PROBE_MS = 1500,
+	FLOE_CONN_LIVENESS_DEAD_MS = 4000,
+};
 #include "transport/wg/wg.h"
 
 typedef struct floe_conn floe_conn_t;
