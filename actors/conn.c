@@ -428,6 +428,10 @@ static void s_on_selected(void *user, const floe_ice_path_t *path)
 
 	self->nominated = true;
 	self->path = *path;
+	if (self->conn->cfg.replaces_direct_path && path->relay_reason != FLOE_ICE_RELAY_REASON_NONE &&
+	    path->relay_reason != FLOE_ICE_RELAY_REASON_RELAY_ONLY)
+		self->path.relay_reason = FLOE_ICE_RELAY_REASON_DIRECT_PATH_LOST;
+	path = &self->path;
 	floe_log(first ? FLOE_LOG_INFO : FLOE_LOG_DEBUG, TARGET,
 		 first ? "Nominated path" : "Switched path",
 		 FLOE_F_STR("cid", self->conn->cid),

@@ -110,6 +110,9 @@ typedef struct {
 	floe_inbox_t *parent_inbox;
 	floe_pool_t *pool;                /* buffers for delivered packets */
 	floe_clock_t *clock;              /* NULL: a monotonic clock of its own */
+	/* This connection replaces one whose direct path went silent: if it
+	 * ends on a relay, its path says direct_path_lost (docs/nat.md). */
+	bool replaces_direct_path;
 } floe_conn_config_t;
 
 /*

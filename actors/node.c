@@ -385,12 +385,20 @@ static void handle_conn_event(floe_node_t *self, node_conn_t *c, floe_msg_t **m_
 		node_event_emit(self, FLOE_EVENT_ESTABLISHED, c, NULL);
 		break;
 	case FLOE_CONN_EV_FAILED: {
-		char why[128];
+		char why[128], resource[FLOE_SIGNAL_ID_CAP];
+		bool silent, direct;
 
 		text = floe_conn_msg_text(m);
 		snprintf(why, sizeof(why), "failed: %s", text ? text : "?");
 		node_event_emit(self, FLOE_EVENT_FAILED, c, text ? text : "?");
+		/* A client's path went silent (liveness): replace it at once. */
+		silent = text && !strcmp(text, FLOE_CONN_REASON_SILENT) && !self->app_signal;
+		direct = c->has_path && c->path.local_type != FLOE_ICE_CAND_RELAY &&
+			 c->path.remote_type != FLOE_ICE_CAND_RELAY;
+		snprintf(resource, sizeof(resource), "%s", c->resource);
 		node_conn_reap(self, c, why);
+		if (silent)
+			node_flow_replace_silent(self, resource, direct, node_now_ms());
 		break;
 	}
 	default:

@@ -83,6 +83,20 @@ static node_resource_t *resource_by_id(floe_node_t *self, const char *id)
 	return NULL;
 }
 
+void node_flow_replace_silent(floe_node_t *self, const char *resource, bool was_direct, uint64_t now_ms)
+{
+	node_resource_t *res = resource && resource[0] ? resource_by_id(self, resource) : NULL;
+
+	if (!res || res->conn)
+		return;
+	res->direct_path_lost = was_direct;
+	/* At once, not at the application's next packet: a TCP sender that
+	 * has been unanswered for seconds retransmits late (its RTO doubled
+	 * every time), and the new path takes a moment to come up. */
+	res->last_request_ms = 0;
+	(void)node_flow_request(self, res, now_ms);
+}
+
 /* ---- client ---- */
 
 node_conn_t *node_flow_request(floe_node_t *self, node_resource_t *res, uint64_t now_ms)
@@ -106,6 +120,8 @@ node_conn_t *node_flow_request(floe_node_t *self, node_resource_t *res, uint64_t
 	snprintf(ident.label, sizeof(ident.label), "flow-%s", res->id);
 	snprintf(ident.resource, sizeof(ident.resource), "%s", res->id);
 	node_fill_ice(self, &base.ice, turn);
+	base.replaces_direct_path = res->direct_path_lost;
+	res->direct_path_lost = false;
 	c = node_conn_start(self, &base, &ident);
 	if (!c)
 		return NULL;

@@ -101,6 +101,7 @@ typedef struct {
 	floe_cidr_t cidr;
 	node_conn_t *conn;                  /* NULL: the next packet asks for a flow */
 	uint64_t last_request_ms;
+	bool direct_path_lost;              /* the last connection's direct path went silent */
 } node_resource_t;
 
 struct floe_node {
@@ -214,5 +215,8 @@ void node_flow_local_candidate(floe_node_t *self, node_conn_t *c, const char *li
 void node_flow_gathering_done(floe_node_t *self, node_conn_t *c);
 /* Client: forget a reaped connection in the resource table. */
 void node_flow_forget(floe_node_t *self, node_conn_t *c);
+/* Client: a connection of this resource failed as silent (conn.h,
+ * liveness) and is reaped: ask for its replacement now. */
+void node_flow_replace_silent(floe_node_t *self, const char *resource, bool was_direct, uint64_t now_ms);
 
 #endif
