@@ -21,7 +21,8 @@
  *
  * Phases: set-up (all clients created, signalled, ESTABLISHED counted at
  * the clients), then traffic for --duration-s: every client sends R
- * packets/s of PKT_BYTES to the gateway, which echoes them; then
+ * packets/s of PKT_BYTES to the gateway, which echoes them (R = 0: none,
+ * to measure established connections at rest); then
  * DRAIN_MS for echoes in flight, so loss counts only lost ones. Output, one
  * line, key=value with units in the key names (for scripts/bench):
  *
@@ -593,7 +594,7 @@ static void s_broadcast(gw_t *g, const char *line)
 static void s_usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [--short] [--n N (1..%d)] [--duration-s S] [--rate-pps R] [--setup-timeout-s T]\n",
+		"usage: %s [--short] [--n N (1..%d)] [--duration-s S] [--rate-pps R (0..100)] [--setup-timeout-s T]\n",
 		argv0, MAX_CONNS);
 	exit(2);
 }
@@ -620,7 +621,7 @@ int main(int argc, char **argv)
 	uint8_t gw_sec[FLOE_KEY_LEN], gw_pub[FLOE_KEY_LEN];
 	long base_fds, base_thr, base_rss, fds, thr, rss;
 	uint64_t deadline, setup_ms, echo0, bytes0, t_traffic;
-	long long cpu0;
+	long long cpu0, wk0;
 	double secs, dn;
 
 	for (int i = 1; i < argc; i++) {
@@ -631,7 +632,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--duration-s")) {
 			duration_s = s_arg(argc, argv, &i, 1, 3600);
 		} else if (!strcmp(argv[i], "--rate-pps")) {
-			rate = s_arg(argc, argv, &i, 1, MAX_RATE_PPS);
+			rate = s_arg(argc, argv, &i, 0, MAX_RATE_PPS);
 		} else if (!strcmp(argv[i], "--setup-timeout-s")) {
 			setup_timeout_s = s_arg(argc, argv, &i, 1, 3600);
 		} else {
@@ -700,15 +701,19 @@ int main(int argc, char **argv)
 	rss = floe_procstat_rss_kib(0);
 
 	/* Traffic: every client R packets/s, echoed by the gateway side. */
-	s_broadcast(&g, "T");
+	/* Rate 0: the phase measures established connections at rest. */
+	if (rate)
+		s_broadcast(&g, "T");
 	echo0 = g.echoed, bytes0 = g.echo_bytes;
 	cpu0 = floe_procstat_cpu_us();
+	wk0 = floe_procstat_wakeups();
 	t_traffic = s_now_ms();
 	while (s_now_ms() - t_traffic < duration_s * 1000u)
 		s_gw_pump(&g, TICK_MS);
 	secs = (double)(s_now_ms() - t_traffic) / 1000.0;
 	echo0 = g.echoed - echo0, bytes0 = g.echo_bytes - bytes0;
 	cpu0 = floe_procstat_cpu_us() - cpu0;
+	wk0 = floe_procstat_wakeups() - wk0;
 
 	/* Stop sending, let what is in flight come back, then collect. */
 	s_broadcast(&g, "H");
@@ -744,7 +749,8 @@ int main(int argc, char **argv)
 	       "time_to_all_connected_ms=%llu duration_s=%.1f rate_pps_per_conn=%lu "
 	       "echo_pps=%.0f echo_mbit_s=%.3f client_tx=%llu client_rx=%llu client_tx_drops=%llu "
 	       "loss_pct=%.2f gw_fds=%ld gw_fds_per_conn=%.2f gw_threads=%ld gw_threads_per_conn=%.2f "
-	       "gw_rss_kib=%ld gw_rss_kib_per_conn=%.1f gw_cpu_pct=%.1f echo_drops=%llu gw_event_drops=%llu "
+	       "gw_rss_kib=%ld gw_rss_kib_per_conn=%.1f gw_cpu_pct=%.1f gw_wakeups_per_conn_per_s=%.2f "
+	       "echo_drops=%llu gw_event_drops=%llu "
 	       "errors=%zu\n",
 	       n, g.workers, g.established, g.failed, (double)setup_ms / 1000.0,
 	       setup_ms ? (double)g.established * 1000.0 / (double)setup_ms : 0.0,
@@ -753,7 +759,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)g.rx, (unsigned long long)g.tx_drops,
 	       g.tx ? 100.0 * (double)(g.tx - (g.rx < g.tx ? g.rx : g.tx)) / (double)g.tx : 0.0, fds,
 	       (double)(fds - base_fds) / dn, thr, (double)(thr - base_thr) / dn, rss,
-	       (double)(rss - base_rss) / dn, (double)cpu0 / 10000.0 / secs,
+	       (double)(rss - base_rss) / dn, (double)cpu0 / 10000.0 / secs, (double)wk0 / dn / secs,
 	       (unsigned long long)g.echo_drops, (unsigned long long)floe_node_event_drops(g.gw), g.errors);
 	floe_node_destroy(&g.gw);
 	free(g.id_of);
