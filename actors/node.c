@@ -13,6 +13,7 @@
 #include "actors/node_priv.h"
 #include "runtime/log.h"
 #include "transport/net/addr.h"
+#include "transport/net/offload.h"
 
 uint64_t node_now_ms(void)
 {
@@ -322,6 +323,46 @@ static void deliver(floe_node_t *self, node_conn_t *c, floe_msg_t **m_p)
 	device_out(self, m_p);
 }
 
+/* One packet split off a TSO frame: into a pooled message of its own. */
+static int emit_tun_segment(void *ctx, const uint8_t *pkt, size_t len)
+{
+	floe_node_t *self = ctx;
+	floe_msg_t *m = floe_msg_new(self->pool, FLOE_MSG_TUN_PACKET);
+
+	if (!m || len > floe_msg_tailroom(m)) {
+		floe_counters_inc(&self->counters, FLOE_COUNTER_MAILBOX_DROPS);
+		floe_msg_destroy(&m);
+		return 0;
+	}
+	memcpy(floe_msg_data(m), pkt, len);
+	if (floe_msg_set_len(m, len) == 0)
+		route_device_packet(self, &m);
+	floe_msg_destroy(&m);
+	return 0;
+}
+
+/* With TUN offloads a read may be a 64 KiB TCP frame (one syscall and one
+ * pass through the sender's TCP stack instead of ~45): split it into
+ * MTU-sized packets (transport/net/offload.h). */
+static void read_tun_offload(floe_node_t *self)
+{
+	for (int i = 0; i < FLOE_TUN_BATCH_MAX; i++) {
+		floe_tun_pkt_t frame = { .buf = self->tun_frame, .cap = NODE_TUN_FRAME_BYTES };
+		int r = floe_tun_read_batch(self->tun, &frame, 1);
+
+		if (r <= 0)
+			return;
+		r = floe_offload_split(frame.buf, frame.len, self->tun_seg, NODE_TUN_SEG_BYTES,
+				       emit_tun_segment, self);
+		if (r < 0) {
+			self->tun_offload_drops++;
+			floe_log_ratelimited(FLOE_LOG_DEBUG, NODE_LOG, "TUN frame not split, dropped",
+					     FLOE_F_I64("error", r),
+					     FLOE_F_U64("offload_drops", self->tun_offload_drops));
+		}
+	}
+}
+
 static void read_tun(floe_node_t *self)
 {
 	floe_tun_pkt_t pkts[FLOE_TUN_BATCH_MAX];
@@ -329,6 +370,10 @@ static void read_tun(floe_node_t *self)
 	size_t n = 0;
 	int got;
 
+	if (self->tun_frame) {
+		read_tun_offload(self);
+		return;
+	}
 	while (n < FLOE_TUN_BATCH_MAX) {
 		msgs[n] = floe_msg_new(self->pool, FLOE_MSG_TUN_PACKET);
 		if (!msgs[n])
@@ -474,7 +519,17 @@ static int setup_tun(floe_node_t *self)
 	int err = 0;
 	floe_cidr_t cidr;
 
-	self->tun = floe_tun_new(self->cfg.tun_name, &err);
+	self->tun = floe_tun_new_flags(self->cfg.tun_name, FLOE_TUN_F_OFFLOAD, &err);
+	if (self->tun) {
+		self->tun_frame = malloc(NODE_TUN_FRAME_BYTES + NODE_TUN_SEG_BYTES);
+		if (self->tun_frame) {
+			self->tun_seg = self->tun_frame + NODE_TUN_FRAME_BYTES;
+		} else {
+			floe_tun_destroy(&self->tun); /* without the buffer: no offloads */
+		}
+	}
+	if (!self->tun) /* a kernel without TUN offloads, or no memory for them */
+		self->tun = floe_tun_new(self->cfg.tun_name, &err);
 	if (!self->tun) {
 		snprintf(self->err, sizeof(self->err), "TUN %s: %s", self->cfg.tun_name ? self->cfg.tun_name : "",
 			 strerror(-err));
@@ -521,6 +576,8 @@ static void node_teardown(floe_node_t *self)
 		node_conn_reap(self, self->conns[self->n_conns - 1], "node stopping");
 	floe_portal_client_destroy(&self->portal);
 	floe_tun_destroy(&self->tun);
+	free(self->tun_frame);
+	self->tun_frame = NULL;
 	floe_acl_destroy(&self->acl);
 	floe_allowedips_destroy(&self->routes);
 	floe_mailbox_sender_destroy(&self->to_dev);

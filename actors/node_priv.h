@@ -25,6 +25,10 @@
 enum node_limits {
 	NODE_POOL_BUFS = 4096,              /* packet buffers shared by the node and its connections */
 	NODE_RX_BATCH_MSGS = 64,            /* mailbox messages per wake-up */
+	/* TUN offloads: a read is a virtio-net header and up to 64 KiB; a
+	 * packet split off it is never larger than an IP packet. */
+	NODE_TUN_SEG_BYTES = 65535,
+	NODE_TUN_FRAME_BYTES = NODE_TUN_SEG_BYTES + FLOE_TUN_VNET_HDR_BYTES,
 	/* The connections' shared inbox (their events and packets): packets
 	 * are bounded by the pool long before; the rest is room for every
 	 * connection's set-up events at once (10,000 x ~3). */
@@ -150,6 +154,9 @@ struct floe_node {
 	floe_mailbox_t *mailbox;
 	floe_portal_client_t *portal;
 	floe_tun_t *tun;
+	uint8_t *tun_frame;                 /* TUN with offloads: one read (up to 64 KiB) */
+	uint8_t *tun_seg;                   /* a packet split off it (same allocation) */
+	uint64_t tun_offload_drops;         /* frames floe_offload_split refused */
 	floe_allowedips_t *routes;          /* gateway: owner node_conn_t; client: node_resource_t */
 	floe_acl_t *acl;                    /* gateway */
 	floe_mailbox_sender_t *to_dev;      /* to dev_out */
