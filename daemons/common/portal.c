@@ -493,6 +493,25 @@ static void s_gateway_restarted(floe_portal_t *self, session_t *gw)
 	}
 }
 
+/*
+ * A relay with a shared secret gets this node's own credential, valid for
+ * its TTL from now (coturn's REST scheme, turn_rest.h); the node receives
+ * a fresh one with every welcome. Others go out as configured.
+ */
+static int mint_relay(const floe_portal_relay_secret_t *sc, const char *node_id, floe_signal_relay_t *r)
+{
+	int rc;
+
+	if (!sc->enabled)
+		return 0;
+	rc = floe_turn_rest_mint(sc->secret, sc->secret_len, wall_now_s() + sc->ttl_s, node_id, r->username,
+				 sizeof(r->username), r->password, sizeof(r->password));
+	if (rc < 0)
+		floe_log(FLOE_LOG_ERROR, LOG_TARGET, "Cannot mint TURN credentials", FLOE_F_STR("node_id", node_id),
+			 FLOE_F_STR("relay", r->host), FLOE_F_I64("error", rc));
+	return rc;
+}
+
 static void on_hello(floe_portal_t *self, session_t *s, const uint8_t *rid, size_t rid_len,
 		     uint64_t now_ms)
 {
@@ -527,8 +546,14 @@ static void on_hello(floe_portal_t *self, session_t *s, const uint8_t *rid, size
 	} else {
 		client_resources(self->cfg, s->index, wall_now_s(), &m->u.welcome.resources);
 	}
-	for (size_t i = 0; i < self->cfg->n_relays && i < FLOE_SIGNAL_MAX_RELAYS; i++)
-		m->u.welcome.relays[m->u.welcome.n_relays++] = self->cfg->relays[i];
+	for (size_t i = 0; i < self->cfg->n_relays && i < FLOE_SIGNAL_MAX_RELAYS; i++) {
+		floe_signal_relay_t *r = &m->u.welcome.relays[m->u.welcome.n_relays];
+
+		*r = self->cfg->relays[i];
+		if (mint_relay(&self->cfg->relay_secrets[i], nc->name, r) < 0)
+			continue; /* logged; the node gets the other relays */
+		m->u.welcome.n_relays++;
+	}
 	send_to(self, s, m);
 	floe_signal_msg_wipe(m); /* relay passwords */
 	floe_log(FLOE_LOG_INFO, LOG_TARGET, "Node connected", FLOE_F_STR("node_id", nc->name),

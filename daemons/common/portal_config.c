@@ -43,6 +43,7 @@ typedef struct {
 	ref_t grant_resource;
 	int pub_line, v4_line, v6_line, expires_line;
 	bool has_password;
+	bool has_ttl;                    /* relays: TTL given */
 	int line;                        /* relays: their section's line and name */
 	char name[FLOE_SIGNAL_ID_CAP];
 } pending_t;
@@ -280,6 +281,51 @@ static int handle_relay(struct parse *p, const char *name, const char *value)
 					    strerror(-rc));
 		}
 		pend->has_password = true;
+	} else if (!strcasecmp(name, "Secret") || !strcasecmp(name, "SecretFile")) {
+		floe_portal_relay_secret_t *sc;
+		char text[FLOE_TURN_REST_SECRET_MAX_BYTES + 1];
+		size_t len;
+
+		if (p->index >= FLOE_SIGNAL_MAX_RELAYS)
+			return fail(p, p->line, "[%s] %s: only the first %d relays reach the nodes", sec, name,
+				    FLOE_SIGNAL_MAX_RELAYS);
+		sc = &p->cfg->relay_secrets[p->index];
+		if (sc->enabled)
+			return fail(p, p->line, "[%s] %s: Secret and SecretFile are exclusive", sec, name);
+		if (!strcasecmp(name, "Secret")) {
+			rc = copy_str(text, sizeof(text), value) ? 0 : -ENAMETOOLONG;
+		} else {
+			secret_path(p, value, path, sizeof(path));
+			rc = read_secret_line(path, text, sizeof(text));
+			if (rc < 0) {
+				sodium_memzero(text, sizeof(text));
+				return fail(p, p->line, "[%s] SecretFile: cannot read '%s': %s", sec, path,
+					    strerror(-rc));
+			}
+		}
+		len = rc < 0 ? 0 : strlen(text);
+		if (!len) {
+			sodium_memzero(text, sizeof(text));
+			return fail(p, p->line, "[%s] %s: empty or longer than %d bytes", sec, name,
+				    FLOE_TURN_REST_SECRET_MAX_BYTES);
+		}
+		memcpy(sc->secret, text, len);
+		sc->secret_len = len;
+		sc->enabled = true;
+		if (!sc->ttl_s)
+			sc->ttl_s = FLOE_TURN_REST_TTL_DEFAULT_S;
+		sodium_memzero(text, sizeof(text));
+	} else if (!strcasecmp(name, "TTL")) {
+		errno = 0;
+		port = strtol(value, &end, 10);
+		if (errno || *end || port < FLOE_TURN_REST_TTL_MIN_S || port > FLOE_TURN_REST_TTL_MAX_S)
+			return fail(p, p->line, "[%s] TTL: expected %d..%d seconds, got '%s'", sec,
+				    FLOE_TURN_REST_TTL_MIN_S, FLOE_TURN_REST_TTL_MAX_S, value);
+		if (p->index >= FLOE_SIGNAL_MAX_RELAYS)
+			return fail(p, p->line, "[%s] TTL: only the first %d relays reach the nodes", sec,
+				    FLOE_SIGNAL_MAX_RELAYS);
+		p->cfg->relay_secrets[p->index].ttl_s = (uint32_t)port;
+		pend->has_ttl = true;
 	} else {
 		return fail(p, p->line, "[%s] %s: unknown key", sec, name);
 	}
@@ -614,6 +660,14 @@ static int check(struct parse *p)
 		if (!cfg->relays[i].host[0] || !cfg->relays[i].port)
 			return fail(p, p->pend_relay[i].line, "[Relay %s]: needs Host and Port",
 				    p->pend_relay[i].name);
+		if (i < FLOE_SIGNAL_MAX_RELAYS && cfg->relay_secrets[i].enabled &&
+		    (cfg->relays[i].username[0] || p->pend_relay[i].has_password))
+			return fail(p, p->pend_relay[i].line,
+				    "[Relay %s]: Secret mints Username and Password; give one or the other",
+				    p->pend_relay[i].name);
+		if (p->pend_relay[i].has_ttl && !(i < FLOE_SIGNAL_MAX_RELAYS && cfg->relay_secrets[i].enabled))
+			return fail(p, p->pend_relay[i].line, "[Relay %s]: TTL needs Secret or SecretFile",
+				    p->pend_relay[i].name);
 	}
 	for (size_t i = 0; i < cfg->n_resources; i++) {
 		const floe_signal_resource_t *r = &cfg->resources[i].res;
@@ -735,6 +789,7 @@ void floe_portal_config_destroy(floe_portal_config_t **self_p)
 	sodium_memzero(cfg->private_key, sizeof(cfg->private_key));
 	if (cfg->relays)
 		sodium_memzero(cfg->relays, cfg->n_relays * sizeof(*cfg->relays));
+	sodium_memzero(cfg->relay_secrets, sizeof(cfg->relay_secrets));
 	free(cfg->relays);
 	free(cfg->gateways);
 	free(cfg->clients);

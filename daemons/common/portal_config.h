@@ -2,7 +2,9 @@
  * The portal's configuration file (docs/portal.md): INI, read with inih.
  *
  *   [Portal]            ListenAddress, PrivateKey | PrivateKeyFile
- *   [Relay <name>]      Host, Port, Username, Password | PasswordFile
+ *   [Relay <name>]      Host, Port, Username, Password | PasswordFile,
+ *                       or Secret | SecretFile + TTL (coturn's shared secret:
+ *                       the portal mints each node's credentials, docs/nat.md)
  *   [Gateway <name>]    PublicKey, Resources (comma list), TunnelIPv4, TunnelIPv6
  *   [Client <name>]     PublicKey, TunnelIPv4, TunnelIPv6
  *   [Resource <name>]   CIDR, Protocol (tcp|udp|icmp), Ports ("80,443,8000-8100")
@@ -24,6 +26,7 @@
 #include <stdint.h>
 
 #include "runtime/common.h"
+#include "daemons/common/turn_rest.h"
 #include "transport/signal/proto.h"
 
 enum floe_portal_config_limits {
@@ -62,6 +65,14 @@ typedef struct {
 	int line;
 } floe_portal_grant_conf_t;
 
+/* A relay whose credentials the portal mints (coturn use-auth-secret). */
+typedef struct {
+	bool enabled;
+	uint8_t secret[FLOE_TURN_REST_SECRET_MAX_BYTES]; /* wiped by destroy */
+	size_t secret_len;
+	uint32_t ttl_s;
+} floe_portal_relay_secret_t;
+
 typedef struct {
 	char path[FLOE_PORTAL_CONFIG_PATH_BYTES];
 	char listen[FLOE_PORTAL_CONFIG_LISTEN_BYTES];
@@ -77,6 +88,9 @@ typedef struct {
 	size_t n_grants;
 	floe_signal_relay_t *relays;                     /* passwords wiped by destroy */
 	size_t n_relays;
+	/* By relay index; only the first FLOE_SIGNAL_MAX_RELAYS relays reach
+	 * the nodes, so only they may have a secret. */
+	floe_portal_relay_secret_t relay_secrets[FLOE_SIGNAL_MAX_RELAYS];
 } floe_portal_config_t;
 
 /*

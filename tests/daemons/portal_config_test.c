@@ -164,6 +164,10 @@ static const struct bad_case bad_cases[] = {
 	{ 8, "Port = 3478x", 8, "[Relay turn1] Port" },
 	{ 7, "", 6, "[Relay turn1]: needs Host and Port" },
 	{ 10, "PasswordFile = none", 10, "[Relay turn1] PasswordFile" },
+	{ 10, "Secret = north", 6, "Secret mints Username and Password" },
+	{ 9, "TTL = 600", 6, "[Relay turn1]: TTL needs Secret" },
+	{ 9, "TTL = 5", 9, "[Relay turn1] TTL: expected 60.." },
+	{ 10, "SecretFile = none", 10, "[Relay turn1] SecretFile: cannot read" },
 	{ 13, "CIDR = 10.1.2.0/16", 13, "[Resource web] CIDR" },
 	{ 13, "", 12, "[Resource web]: missing CIDR" },
 	{ 14, "Protocol = sctp", 14, "[Resource web] Protocol" },
@@ -248,4 +252,41 @@ Test(portal_config, missing_file_and_duplicate_keys_across_nodes)
 	write_file("dup.conf", text, path, sizeof(path));
 	cr_assert_lt(floe_portal_config_load(path, &cfg, err), 0);
 	cr_assert_not_null(strstr(err, ":28: [Client bob] PublicKey: also gateway gw1's"), "%s", err);
+}
+
+/* Issue #6: a relay with coturn's shared secret (inline or from a file)
+ * and a TTL; the portal mints credentials from it (turn_rest.h). */
+Test(portal_config, relay_secret_and_ttl)
+{
+	char text[8192], good[4096], path[128], err[FLOE_PORTAL_CONFIG_ERR_BYTES];
+	floe_portal_config_t *cfg = NULL;
+
+	write_secrets();
+	write_file("turn.secret", "south-secret\n", path, sizeof(path));
+	snprintf(good, sizeof(good), good_fmt, k_gw, k_alice, k_bob);
+	snprintf(text, sizeof(text), "%s[Relay turn2]\nHost = 192.0.2.7\nPort = 3478\nTTL = 600\n"
+		 "Secret = north\n[Relay turn3]\nHost = 192.0.2.8\nPort = 3479\nSecretFile = turn.secret\n",
+		 good);
+	write_file("secret.conf", text, path, sizeof(path));
+	cr_assert_eq(floe_portal_config_load(path, &cfg, err), 0, "%s", err);
+	cr_assert_eq(cfg->n_relays, 3);
+	cr_expect_not(cfg->relay_secrets[0].enabled, "turn1 keeps its static user");
+	cr_expect_str_eq(cfg->relays[0].username, "floe");
+	cr_assert(cfg->relay_secrets[1].enabled);
+	cr_expect_eq(cfg->relay_secrets[1].secret_len, 5);
+	cr_expect_arr_eq(cfg->relay_secrets[1].secret, "north", 5);
+	cr_expect_eq(cfg->relay_secrets[1].ttl_s, 600, "TTL before Secret is kept");
+	cr_assert(cfg->relay_secrets[2].enabled);
+	cr_expect_eq(cfg->relay_secrets[2].secret_len, strlen("south-secret"));
+	cr_expect_arr_eq(cfg->relay_secrets[2].secret, "south-secret", strlen("south-secret"));
+	cr_expect_eq(cfg->relay_secrets[2].ttl_s, FLOE_TURN_REST_TTL_DEFAULT_S);
+	floe_portal_config_destroy(&cfg);
+	cr_expect_null(cfg);
+
+	/* Both forms at once are refused. */
+	snprintf(text, sizeof(text), "%s[Relay turn2]\nHost = 192.0.2.7\nPort = 3478\nSecret = a\n"
+		 "SecretFile = turn.secret\n", good);
+	write_file("secret2.conf", text, path, sizeof(path));
+	cr_expect_lt(floe_portal_config_load(path, &cfg, err), 0);
+	cr_expect(strstr(err, "Secret and SecretFile are exclusive"), "%s", err);
 }

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "daemons/common/portal.h"
+#include "daemons/common/turn_rest.h"
 #include "transport/signal/portal_client.h"
 
 enum {
@@ -96,6 +97,7 @@ static void write_config(const char *grants_extra)
 	fprintf(f,
 		"[Portal]\nListenAddress = %s\nPrivateKey = %s\n"
 		"[Relay turn]\nHost = 127.0.0.1\nPort = 3478\nUsername = u\nPassword = p\n"
+		"[Relay rest]\nHost = 127.0.0.1\nPort = 3479\nSecret = north\nTTL = 600\n"
 		"[Resource web]\nCIDR = 10.1.0.0/16\nProtocol = tcp\nPorts = 80,443\n"
 		"[Resource db]\nCIDR = 10.2.0.0/24\n"
 		"[Gateway gw1]\nPublicKey = %s\nResources = web, db\nTunnelIPv4 = 100.64.255.1\n"
@@ -260,11 +262,31 @@ Test(portal, known_client_gets_welcome_with_its_resources)
 	cr_assert_str_eq(M.u.welcome.resources.items[0].id, "web");
 	cr_assert_str_eq(M.u.welcome.resources.items[0].cidr, "10.1.0.0/16");
 	cr_assert_str_eq(M.u.welcome.resources.items[0].ports, "80,443");
-	cr_assert_eq(M.u.welcome.n_relays, 1);
+	cr_assert_eq(M.u.welcome.n_relays, 2);
 	cr_assert_eq(M.u.welcome.relays[0].port, 3478);
+	cr_assert_str_eq(M.u.welcome.relays[0].username, "u", "a static user goes out as configured");
+	/* Issue #6: the shared-secret relay gets alice's own credential,
+	 * expiring a TTL from now (coturn's REST scheme). */
+	{
+		long long expiry = 0;
+		int used = 0;
+		char user[64], pass[FLOE_TURN_REST_PASSWORD_BYTES];
+		long long now = (long long)time(NULL);
+
+		cr_assert_eq(M.u.welcome.relays[1].port, 3479);
+		cr_assert_eq(sscanf(M.u.welcome.relays[1].username, "%lld:alice%n", &expiry, &used), 1,
+			     "%s", M.u.welcome.relays[1].username);
+		cr_expect_eq((size_t)used, strlen(M.u.welcome.relays[1].username));
+		cr_expect(expiry >= now + 600 - 5 && expiry <= now + 600, "expiry %lld, now %lld", expiry, now);
+		cr_assert_eq(floe_turn_rest_mint((const uint8_t *)"north", 5, (uint64_t)expiry, "alice", user,
+						 sizeof(user), pass, sizeof(pass)), 0);
+		cr_expect_str_eq(M.u.welcome.relays[1].password, pass);
+	}
 	/* a gateway is welcomed with what it serves */
 	welcome(node("gw1"), &M);
 	cr_assert_str_eq(M.u.welcome.node_id, "gw1");
+	cr_assert_eq(M.u.welcome.n_relays, 2);
+	cr_expect(strstr(M.u.welcome.relays[1].username, ":gw1"), "%s", M.u.welcome.relays[1].username);
 	cr_assert_eq(M.u.welcome.resources.n, 2);
 	cr_assert_geq(floe_portal_stats(H.portal).zap_accepted, 2);
 }
