@@ -301,3 +301,102 @@ Test(offload, emit_failure_stops_the_split)
 	cr_expect_eq(floe_offload_split(frame, len, scratch, sizeof(scratch), collect, &s), -ECANCELED);
 	cr_expect_eq(s.n, 1, "stopped after the first");
 }
+
+/* ---- GRO for TUN writes ---- */
+
+/* Splits a TSO frame (v4/v6) into s, as a peer's segments would arrive. */
+static void segments(sink_t *s, int v6, uint8_t flags)
+{
+	static uint8_t frame[FRAME_MAX], scratch[SEG_CAP];
+	size_t len = build_tso(frame, v6, flags, MSS);
+
+	memset(s, 0, sizeof(*s));
+	cr_assert_eq(floe_offload_split(frame, len, scratch, sizeof(scratch), collect, s),
+		     (PAYLOAD + MSS - 1) / MSS);
+}
+
+/* Gathering the segments gives one GSO frame that splits back into the
+ * very same segments (checksums included), for IPv4 and IPv6. */
+static void check_gro_round_trip(int v6)
+{
+	static sink_t in, back;
+	static uint8_t gbuf[FLOE_OFFLOAD_GRO_BUF_BYTES], scratch[SEG_CAP];
+	floe_offload_gro_t g;
+	const uint8_t *f;
+	size_t flen;
+
+	segments(&in, v6, 0x10 | 0x08); /* ACK, PSH on the last only after the split */
+	floe_offload_gro_init(&g, gbuf);
+	for (int i = 0; i < in.n; i++)
+		cr_assert_eq(floe_offload_gro_add(&g, in.pkt[i], in.len[i]), 0, "segment %d", i);
+	f = floe_offload_gro_take(&g, &flen);
+	cr_assert_not_null(f);
+	cr_expect_eq(f[0], 1, "NEEDS_CSUM");
+	cr_expect_eq(f[1], v6 ? 4 : 1, "GSO type");
+	uint16_t gso;
+	memcpy(&gso, f + 4, 2);
+	cr_expect_eq(gso, MSS);
+	cr_expect_null(floe_offload_gro_take(&g, &flen), "taken: empty");
+	memset(&back, 0, sizeof(back));
+	f = floe_offload_gro_take(&g, &flen);
+	cr_assert_null(f);
+	/* Gather again and split the frame: the same packets, byte for byte. */
+	for (int i = 0; i < in.n; i++)
+		cr_assert_eq(floe_offload_gro_add(&g, in.pkt[i], in.len[i]), 0);
+	f = floe_offload_gro_take(&g, &flen);
+	cr_assert_eq(floe_offload_split(f, flen, scratch, sizeof(scratch), collect, &back), in.n);
+	for (int i = 0; i < in.n; i++) {
+		cr_assert_eq(back.len[i], in.len[i], "segment %d", i);
+		cr_expect_eq(memcmp(back.pkt[i], in.pkt[i], in.len[i]), 0, "segment %d differs", i);
+	}
+}
+
+Test(offload, gro_ipv4_round_trip) { check_gro_round_trip(0); }
+Test(offload, gro_ipv6_round_trip) { check_gro_round_trip(1); }
+
+Test(offload, gro_refuses_what_does_not_continue_the_flow)
+{
+	static sink_t in;
+	static uint8_t gbuf[FLOE_OFFLOAD_GRO_BUF_BYTES], pkt[SEG_CAP];
+	floe_offload_gro_t g;
+	const uint8_t *f;
+	size_t flen;
+
+	segments(&in, 0, 0x10);
+	floe_offload_gro_init(&g, gbuf);
+	cr_assert_eq(floe_offload_gro_add(&g, in.pkt[0], in.len[0]), 0);
+	/* Out of order: segment 2 before 1. */
+	cr_expect_eq(floe_offload_gro_add(&g, in.pkt[2], in.len[2]), -EAGAIN);
+	/* Another flow: a different source port (checksum fixed up). */
+	memcpy(pkt, in.pkt[1], in.len[1]);
+	pkt[20] ^= 1;
+	pkt[20 + 16] ^= 1;
+	cr_expect_eq(floe_offload_gro_add(&g, pkt, in.len[1]), -EAGAIN, "other port");
+	/* A corrupted byte: the checksum no longer holds. */
+	memcpy(pkt, in.pkt[1], in.len[1]);
+	pkt[100] ^= 0x40;
+	cr_expect_eq(floe_offload_gro_add(&g, pkt, in.len[1]), -EBADMSG);
+	/* SYN, FIN, no payload, not TCP, IPv4 options: written alone. */
+	memcpy(pkt, in.pkt[1], in.len[1]);
+	pkt[20 + 13] |= 0x01;
+	cr_expect_eq(floe_offload_gro_add(&g, pkt, in.len[1]), -ENOTSUP, "FIN");
+	cr_expect_eq(floe_offload_gro_add(&g, in.pkt[1], 52), -EBADMSG, "cut short");
+	memcpy(pkt, in.pkt[1], in.len[1]);
+	pkt[0] = 0x46;
+	cr_expect_eq(floe_offload_gro_add(&g, pkt, in.len[1]), -ENOTSUP, "IPv4 options");
+	memcpy(pkt, in.pkt[1], in.len[1]);
+	pkt[9] = 17;
+	cr_expect_eq(floe_offload_gro_add(&g, pkt, in.len[1]), -ENOTSUP, "UDP");
+	cr_expect_eq(floe_offload_gro_add(&g, NULL, 10), -EINVAL);
+	/* None of that disturbed what was gathered: one segment, as it came. */
+	f = floe_offload_gro_take(&g, &flen);
+	cr_assert_not_null(f);
+	cr_expect_eq(flen, FLOE_OFFLOAD_VNET_HDR_BYTES + in.len[0]);
+	cr_expect_eq(f[0], 0, "a single segment needs no offload");
+	cr_expect_eq(f[1], 0);
+	cr_expect_eq(memcmp(f + FLOE_OFFLOAD_VNET_HDR_BYTES, in.pkt[0], in.len[0]), 0);
+	/* After the short last segment nothing more joins. */
+	for (int i = 0; i < in.n; i++)
+		cr_assert_eq(floe_offload_gro_add(&g, in.pkt[i], in.len[i]), 0);
+	cr_expect_eq(floe_offload_gro_add(&g, in.pkt[0], in.len[0]), -EAGAIN, "closed by a short one");
+}

@@ -262,3 +262,175 @@ int floe_offload_split(const uint8_t *frame, size_t len, uint8_t *scratch, size_
 	} while (off < f.payload);
 	return n;
 }
+
+/* ---- GRO for TUN writes ---- */
+
+enum {
+	TCP_ACK = 0x10,
+	/* Flags that make a segment unfit to merge: SYN, RST, URG, ECE, FIN
+	 * and CWR (the kernel's own GRO flushes on them too). */
+	TCP_NO_MERGE = 0x02 | 0x04 | 0x20 | 0x40 | TCP_FIN | TCP_CWR,
+};
+
+void floe_offload_gro_init(floe_offload_gro_t *g, uint8_t *buf)
+{
+	memset(g, 0, sizeof(*g));
+	g->buf = buf;
+}
+
+/* Parses a plain TCP data segment: IPv4 without options or IPv6 without
+ * extension headers, lengths consistent, checksum right. */
+static int gro_parse(const uint8_t *pkt, size_t len, size_t *ip_hlen, size_t *hlen)
+{
+	uint8_t pseudo[40];
+	uint32_t sum;
+	size_t doff, tcp_len;
+
+	if (len < IP4_MIN_HDR_BYTES)
+		return -EBADMSG;
+	if (pkt[0] == 0x45) {
+		if (get16(pkt + 2) != len)
+			return -EBADMSG;
+		if (pkt[9] != IP_PROTO_TCP || (get16(pkt + 6) & IP4_FRAG_MASK))
+			return -ENOTSUP;
+		*ip_hlen = IP4_MIN_HDR_BYTES;
+	} else if ((pkt[0] >> 4) == 6) {
+		if (len < IP6_HDR_BYTES || (size_t)get16(pkt + 4) + IP6_HDR_BYTES != len)
+			return -EBADMSG;
+		if (pkt[6] != IP_PROTO_TCP)
+			return -ENOTSUP;
+		*ip_hlen = IP6_HDR_BYTES;
+	} else {
+		return -ENOTSUP; /* IPv4 with options, or not IP */
+	}
+	if (len - *ip_hlen < TCP_MIN_HDR_BYTES)
+		return -EBADMSG;
+	doff = (size_t)(pkt[*ip_hlen + 12] >> 4) * 4;
+	if (doff < TCP_MIN_HDR_BYTES || doff > len - *ip_hlen)
+		return -EBADMSG;
+	*hlen = *ip_hlen + doff;
+	/* Before the checksum: it costs a pass over the data. */
+	if ((pkt[*ip_hlen + 13] & TCP_NO_MERGE) || !(pkt[*ip_hlen + 13] & TCP_ACK) || len == *hlen)
+		return -ENOTSUP;
+	tcp_len = len - *ip_hlen;
+	if (*ip_hlen == IP6_HDR_BYTES) {
+		memcpy(pseudo, pkt + 8, 32);
+		put32(pseudo + 32, (uint32_t)tcp_len);
+		put32(pseudo + 36, IP_PROTO_TCP);
+		sum = floe_offload_csum_add(0, pseudo, 40);
+	} else {
+		memcpy(pseudo, pkt + 12, 8);
+		pseudo[8] = 0;
+		pseudo[9] = IP_PROTO_TCP;
+		put16(pseudo + 10, (uint16_t)tcp_len);
+		sum = floe_offload_csum_add(0, pseudo, 12);
+	}
+	/* Summed with its checksum in place, a right segment folds to 0. */
+	if (floe_offload_csum_fold(floe_offload_csum_add(sum, pkt + *ip_hlen, tcp_len)) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Same flow and same everything but sequence, IP ID/length/checksum, PSH
+ * and the TCP checksum: IP addresses, TOS/TTL/DF or traffic class, flow
+ * label and hop limit, ports, ack, window, options. */
+static int gro_same_flow(const floe_offload_gro_t *g, const uint8_t *pkt)
+{
+	const uint8_t *h = g->buf + FLOE_OFFLOAD_VNET_HDR_BYTES;
+	const uint8_t *t0 = h + g->ip_hlen, *t1 = pkt + g->ip_hlen;
+
+	if (g->ip_hlen == IP6_HDR_BYTES) {
+		if (memcmp(h, pkt, 4) || memcmp(h + 6, pkt + 6, 34))
+			return 0;
+	} else if (h[1] != pkt[1] || h[6] != pkt[6] || h[8] != pkt[8] || memcmp(h + 12, pkt + 12, 8)) {
+		return 0;
+	}
+	return !memcmp(t0, t1, 4) && !memcmp(t0 + 8, t1 + 8, 5) && !memcmp(t0 + 14, t1 + 14, 2) &&
+	       !memcmp(t0 + TCP_MIN_HDR_BYTES, t1 + TCP_MIN_HDR_BYTES,
+		       g->hlen - g->ip_hlen - TCP_MIN_HDR_BYTES);
+}
+
+int floe_offload_gro_add(floe_offload_gro_t *g, const uint8_t *pkt, size_t len)
+{
+	size_t ip_hlen, hlen, payload;
+	uint8_t flags;
+	int r;
+
+	if (!g || !g->buf || !pkt)
+		return -EINVAL;
+	r = gro_parse(pkt, len, &ip_hlen, &hlen);
+	if (r)
+		return r;
+	payload = len - hlen;
+	flags = pkt[ip_hlen + 13];
+	if (!g->len) {
+		memset(g->buf, 0, FLOE_OFFLOAD_VNET_HDR_BYTES);
+		memcpy(g->buf + FLOE_OFFLOAD_VNET_HDR_BYTES, pkt, len);
+		g->len = FLOE_OFFLOAD_VNET_HDR_BYTES + len;
+		g->seg = payload;
+		g->ip_hlen = ip_hlen;
+		g->hlen = hlen;
+		g->next_seq = get32(pkt + ip_hlen + 4) + (uint32_t)payload;
+		g->n = 1;
+		g->closed = (flags & TCP_PSH) != 0;
+		return 0;
+	}
+	if (g->closed || ip_hlen != g->ip_hlen || hlen != g->hlen || payload > g->seg ||
+	    get32(pkt + ip_hlen + 4) != g->next_seq ||
+	    g->len + payload > FLOE_OFFLOAD_GRO_BUF_BYTES || !gro_same_flow(g, pkt))
+		return -EAGAIN;
+	memcpy(g->buf + g->len, pkt + hlen, payload);
+	g->len += payload;
+	g->next_seq += (uint32_t)payload;
+	g->n++;
+	if (flags & TCP_PSH) /* the end of a write: carry PSH, take no more */
+		g->buf[FLOE_OFFLOAD_VNET_HDR_BYTES + ip_hlen + 13] |= TCP_PSH;
+	g->closed = payload < g->seg || (flags & TCP_PSH);
+	return 0;
+}
+
+const uint8_t *floe_offload_gro_take(floe_offload_gro_t *g, size_t *len)
+{
+	uint8_t *h, *p, pseudo[40];
+	size_t total, tcp_len;
+	uint16_t v;
+
+	if (!g || !g->len || !len)
+		return NULL;
+	h = g->buf;
+	p = h + FLOE_OFFLOAD_VNET_HDR_BYTES;
+	total = g->len - FLOE_OFFLOAD_VNET_HDR_BYTES;
+	*len = g->len;
+	g->len = 0;
+	if (g->n == 1) /* as it came: complete checksums, all-zero header */
+		return h;
+	tcp_len = total - g->ip_hlen;
+	h[VNET_FLAGS] = VNET_F_NEEDS_CSUM;
+	h[VNET_GSO_TYPE] = g->ip_hlen == IP6_HDR_BYTES ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4;
+	v = (uint16_t)g->hlen;
+	memcpy(h + VNET_HDR_LEN, &v, sizeof(v));
+	v = (uint16_t)g->seg;
+	memcpy(h + VNET_GSO_SIZE, &v, sizeof(v));
+	v = (uint16_t)g->ip_hlen;
+	memcpy(h + VNET_CSUM_START, &v, sizeof(v));
+	v = 16; /* TCP checksum field */
+	memcpy(h + VNET_CSUM_OFFSET, &v, sizeof(v));
+	/* NEEDS_CSUM: the field holds the pseudo-header sum, uncomplemented. */
+	if (g->ip_hlen == IP6_HDR_BYTES) {
+		put16(p + 4, (uint16_t)tcp_len);
+		memcpy(pseudo, p + 8, 32);
+		put32(pseudo + 32, (uint32_t)tcp_len);
+		put32(pseudo + 36, IP_PROTO_TCP);
+		put16(p + g->ip_hlen + 16, (uint16_t)floe_offload_csum_add(0, pseudo, 40));
+	} else {
+		put16(p + 2, (uint16_t)total);
+		put16(p + 10, 0);
+		put16(p + 10, floe_offload_csum_fold(floe_offload_csum_add(0, p, g->ip_hlen)));
+		memcpy(pseudo, p + 12, 8);
+		pseudo[8] = 0;
+		pseudo[9] = IP_PROTO_TCP;
+		put16(pseudo + 10, (uint16_t)tcp_len);
+		put16(p + g->ip_hlen + 16, (uint16_t)floe_offload_csum_add(0, pseudo, 12));
+	}
+	return h;
+}

@@ -47,3 +47,37 @@ uint32_t floe_offload_csum_add(uint32_t sum, const uint8_t *p, size_t len);
 uint16_t floe_offload_csum_fold(uint32_t sum);
 
 #endif
+
+/*
+ * The other direction (GRO for TUN writes): consecutive TCP segments of
+ * one flow, in order, are gathered into one frame with a virtio-net GSO
+ * header, so the local kernel takes them in one write and one pass through
+ * its TCP stack. Each segment's checksum is verified before it joins (the
+ * kernel trusts the frame's checksums afterwards). Caller-owned, no
+ * allocation: buf must hold FLOE_OFFLOAD_GRO_BUF_BYTES.
+ */
+enum { FLOE_OFFLOAD_GRO_BUF_BYTES = FLOE_OFFLOAD_VNET_HDR_BYTES + FLOE_OFFLOAD_SEG_MAX_BYTES };
+
+typedef struct {
+	uint8_t *buf;          /* virtio-net header, then the growing packet */
+	size_t len;            /* bytes used in buf; 0 = empty */
+	size_t seg;            /* payload bytes of the first segment (gso_size) */
+	size_t ip_hlen, hlen;  /* IP header, IP + TCP header bytes */
+	uint32_t next_seq;     /* the sequence number that may follow */
+	int n;                 /* segments gathered */
+	int closed;            /* a short or PSH segment ended it */
+} floe_offload_gro_t;
+
+void floe_offload_gro_init(floe_offload_gro_t *g, uint8_t *buf);
+/*
+ * Offers one IP packet. 0: gathered (the packet was copied). -EAGAIN: it
+ * does not continue what is gathered: take the frame, then offer it again.
+ * -ENOTSUP: not a plain TCP data segment (SYN/FIN/RST/URG/ECN flags, no
+ * payload, IPv4 options, IPv6 extension headers, not TCP), and -EBADMSG:
+ * its TCP checksum is wrong (or the packet is malformed) - in both cases
+ * take the frame, then write the packet on its own.
+ */
+int floe_offload_gro_add(floe_offload_gro_t *g, const uint8_t *pkt, size_t len);
+/* The gathered frame (virtio-net header + packet) ready for one TUN
+ * write, or NULL when empty; empties g. Valid until the next add. */
+const uint8_t *floe_offload_gro_take(floe_offload_gro_t *g, size_t *len);

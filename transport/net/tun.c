@@ -174,3 +174,15 @@ int floe_tun_write(floe_tun_t *self, const uint8_t *pkt, size_t len)
 		return -errno;
 	return (size_t)w == want ? 0 : -EIO;
 }
+
+int floe_tun_write_frame(floe_tun_t *self, const uint8_t *frame, size_t len)
+{
+	ssize_t w;
+
+	if (!self || !self->offload || !frame || len <= FLOE_TUN_VNET_HDR_BYTES)
+		return -EINVAL;
+	w = write(self->fd, frame, len);
+	if (w < 0)
+		return -errno;
+	return (size_t)w == len ? 0 : -EIO;
+}

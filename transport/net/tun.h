@@ -62,5 +62,8 @@ int floe_tun_read_batch(floe_tun_t *self, floe_tun_pkt_t *pkts, size_t n);
 /* Writes one IP packet (with complete checksums). 0 or -errno (-EAGAIN
  * when the queue is full). */
 int floe_tun_write(floe_tun_t *self, const uint8_t *pkt, size_t len);
+/* With offloads: writes a frame that has its own virtio-net header (e.g.
+ * floe_offload_gro_take's). 0 or -errno; -EINVAL without offloads. */
+int floe_tun_write_frame(floe_tun_t *self, const uint8_t *frame, size_t len);
 
 #endif
