@@ -616,3 +616,90 @@ lab_floe_stop() {
 	esac
 	return "$rc"
 }
+
+# ---------------------------------------------------------------------------
+# System tests on the floe site (tests/system/nat_*_test.sh):
+#
+#   lab_floe_test_begin PREFIX BIN   skips (exit 77) without root or a tool,
+#                                    fails without the daemons; creates
+#                                    LAB_TMP, starts lab PREFIX (removed on
+#                                    exit and signals: lab_auto_down), the
+#                                    internet, keys/configs, coturn and portal
+#   lab_floe_fail MESSAGE            "FAIL: MESSAGE", the logs' tails, exit 1
+#   lab_floe_test_site CKIND GKIND [ICE_EXTRA]  a site (CKIND same-lan: both
+#                                    behind one GKIND NAT) with iperf3, the
+#                                    gateway and the client up
+#   lab_floe_test_site_down          its daemons stopped, the site removed
+#   lab_floe_test_end                removes the lab; fails if a namespace,
+#                                    veth, process or file is left behind
+# ---------------------------------------------------------------------------
+lab_floe_test_begin() {
+	local prefix=$1 p t
+	LAB_FLOE_BIN=$2
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "SKIP: needs root (network namespaces)"
+		exit 77
+	fi
+	for p in floe-portal floe-gateway floe-client floectl; do
+		[[ -x $LAB_FLOE_BIN/$p ]] || { echo "FAIL: $LAB_FLOE_BIN/$p not built"; exit 1; }
+	done
+	for t in turnserver iperf3 nft ping jq python3; do
+		command -v "$t" >/dev/null || { echo "SKIP: $t not installed (scripts/deps)"; exit 77; }
+	done
+	LAB_TMP=$(mktemp -d "/tmp/$prefix.XXXXXX")
+	lab_init "$prefix"
+	LAB_BEFORE=$(lab_snapshot "$LAB_TMP")
+	lab_auto_down lab_floe_test_cleanup
+	export FLOE_LOG=info
+	lab_internet
+	lab_floe_configs "$LAB_TMP" "$LAB_FLOE_BIN" || lab_floe_fail "keys"
+	for t in coturn portal; do
+		lab_floe_start "$LAB_TMP" "$LAB_FLOE_BIN" "$t" || lab_floe_fail "$t did not come up"
+	done
+}
+
+# The daemons first, with SIGTERM (a clean exit); lab_down KILLs the rest.
+lab_floe_test_cleanup() {
+	local what
+	for what in client gateway portal; do lab_floe_stop "$what"; done
+	rm -rf "$LAB_TMP"
+}
+
+lab_floe_fail() {
+	local f
+	echo "FAIL: $*"
+	for f in "$LAB_TMP"/*.log; do
+		[[ -f $f ]] && { echo "--- ${f##*/}"; grep -v '"severity":"DEBUG"' "$f" | tail -n 12; }
+	done
+	exit 1
+}
+
+lab_floe_test_site() {
+	local what
+	if [[ $1 == same-lan ]]; then
+		lab_floe_site_same_lan "$2"
+	else
+		lab_floe_site "$1" "$2"
+	fi
+	lab_floe_node_confs "$LAB_TMP" "${3:-}"
+	for what in iperf3 gateway client; do
+		lab_floe_start "$LAB_TMP" "$LAB_FLOE_BIN" "$what" || lab_floe_fail "$1/$2: $what did not come up"
+	done
+}
+
+lab_floe_test_site_down() {
+	local what
+	for what in client gateway iperf3; do lab_floe_stop "$what"; done
+	lab_floe_site_down
+}
+
+lab_floe_test_end() {
+	local pids survivor left
+	pids=$(lab_procs)
+	[[ -n $pids ]] || lab_floe_fail "no process found in the lab's namespaces"
+	lab_auto_down_run
+	# shellcheck disable=SC2086
+	survivor=$(lab_gone $pids) || { echo "FAIL: process $survivor outlived the lab"; exit 1; }
+	left=$(lab_left_behind "$LAB_BEFORE" "$LAB_TMP") || { echo "FAIL: left behind: $left"; exit 1; }
+	echo "ok: no namespace, veth, process or file left behind"
+}

@@ -26,16 +26,6 @@ set -uo pipefail
 
 src=${FLOE_SOURCE_DIR:-$(cd "${0%/*}/../.." && pwd)}
 bin=${FLOE_BINARY_DIR:-$src/build}
-if [[ $(id -u) -ne 0 ]]; then
-	echo "SKIP: needs root (network namespaces)"
-	exit 77
-fi
-for p in floe-portal floe-gateway floe-client floectl; do
-	[[ -x $bin/$p ]] || { echo "FAIL: $bin/$p not built"; exit 1; }
-done
-for t in turnserver iperf3 nft ping jq; do
-	command -v "$t" >/dev/null || { echo "SKIP: $t not installed (scripts/deps)"; exit 77; }
-done
 
 ROAM_RESUME_S=5
 COTURN_RESUME_S=10
@@ -43,51 +33,17 @@ DIRECT_LOST_RESUME_S=15 # no target in issue #6; measured ~9 s (consent lost, th
 IPERF_S=12
 PING_INTERVAL_S=0.1
 
-lab_prefix=${FLOE_NAT_LAB:-natr$$}
-tmp=$(mktemp -d "/tmp/$lab_prefix.XXXXXX")
-
 # shellcheck source=scripts/lib/netlab.sh
 source "$src/scripts/lib/netlab.sh"
-cleanup() {
-	trap - EXIT INT TERM
-	for what in client gateway portal; do lab_floe_stop "$what"; done
-	lab_down
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-fail() {
-	local f
-	echo "FAIL: $*"
-	for f in "$tmp"/*.log; do
-		[[ -f $f ]] && { echo "--- ${f##*/}"; grep -v '"severity":"DEBUG"' "$f" | tail -n 12; }
-	done
-	exit 1
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-lab_init "$lab_prefix"
-before=$(lab_snapshot "$tmp")
-export FLOE_LOG=info
+lab_floe_test_begin "${FLOE_NAT_LAB:-natr$$}" "$bin"
+tmp=$LAB_TMP
+fail() { lab_floe_fail "$@"; }
 
-lab_internet
-lab_floe_configs "$tmp" "$bin" || fail "keys"
-for what in coturn portal; do
-	lab_floe_start "$tmp" "$bin" "$what" || fail "$what did not come up"
-done
-
-site_up() { # CKIND GKIND
-	lab_floe_site "$1" "$2"
-	lab_floe_node_confs "$tmp"
-	for what in iperf3 gateway client; do
-		lab_floe_start "$tmp" "$bin" "$what" || fail "$1/$2: $what did not come up"
-	done
+site_up() { # CKIND GKIND: up, and traffic through the tunnel
+	lab_floe_test_site "$1" "$2"
 	lab_floe_until 15 lab_exec client ping -c 1 -W 1 10.3.0.2 || fail "$1/$2: no traffic through the tunnel"
 }
-site_down() {
-	for what in client gateway iperf3; do lab_floe_stop "$what"; done
-	lab_floe_site_down
-}
+site_down() { lab_floe_test_site_down; }
 path_type() { lab_floe_conn "$tmp" "$bin" "$1" | jq -r '.path.type'; }
 relay_reason() { lab_floe_conn "$tmp" "$bin" client | jq -r '.path.relay_reason // empty'; }
 counter() { lab_floe_show "$tmp" "$bin" "$1" --json | jq -er ".totals.$2"; }
@@ -196,10 +152,4 @@ for part in roam coturn direct; do
 done
 
 # --- Nothing left behind.
-pids=$(lab_procs)
-[[ -n $pids ]] || fail "no process found in the lab's namespaces"
-cleanup
-# shellcheck disable=SC2086
-survivor=$(lab_gone $pids) || { echo "FAIL: process $survivor outlived the lab"; exit 1; }
-left=$(lab_left_behind "$before" "$tmp") || { echo "FAIL: left behind: $left"; exit 1; }
-echo "ok: no namespace, veth, process or file left behind"
+lab_floe_test_end
