@@ -94,6 +94,8 @@ typedef struct {
 	floe_udp_dgram_t udp_tx[FLOE_UDP_BATCH_MAX];
 	size_t n_tx;
 	uint8_t *seg;                  /* TSO frames are split here (offload.h) */
+	floe_offload_gro_t gro;        /* received TCP segments gathered for one TUN write */
+	fwg_peer_t *gro_peer;          /* whose segments those are (drops are counted there) */
 	uint64_t now;                  /* of the TUN batch being split */
 	uint64_t tx_drops, unknown_dst_drops, malformed_drops, offload_drops;
 } fwg_t;
@@ -274,6 +276,36 @@ static void handle_tun_packet(fwg_t *s, const uint8_t *pkt, size_t len, uint64_t
 	}
 }
 
+/* Writes what the GRO gathered (one write for up to 64 KiB of TCP). */
+static void tun_flush(fwg_t *s)
+{
+	size_t len;
+	const uint8_t *f = floe_offload_gro_take(&s->gro, &len);
+
+	if (f && floe_tun_write_frame(s->tun, f, len) < 0 && s->gro_peer)
+		s->gro_peer->c.tun_write_drops++;
+	s->gro_peer = NULL;
+}
+
+/* With offloads, consecutive TCP segments of one flow become one write;
+ * anything else flushes what was gathered first, so order is kept. */
+static void tun_gather(fwg_t *s, fwg_peer_t *p, const uint8_t *pkt, size_t len)
+{
+	int r = floe_offload_gro_add(&s->gro, pkt, len);
+
+	if (r == -EAGAIN) {
+		tun_flush(s);
+		r = floe_offload_gro_add(&s->gro, pkt, len);
+	}
+	if (r == 0) {
+		s->gro_peer = p;
+		return;
+	}
+	tun_flush(s);
+	if (floe_tun_write(s->tun, pkt, len) < 0)
+		p->c.tun_write_drops++;
+}
+
 static void handle_tunnel_packet(fwg_t *s, fwg_peer_t *p, const uint8_t *pkt, size_t len)
 {
 	const uint8_t *src;
@@ -286,6 +318,10 @@ static void handle_tunnel_packet(fwg_t *s, fwg_peer_t *p, const uint8_t *pkt, si
 		floe_log_ratelimited(FLOE_LOG_DEBUG, LOG_TARGET,
 				     "Packet source not in the peer's AllowedIPs, dropped",
 				     FLOE_F_U64("peer", p->id), FLOE_F_U64("source_drops", p->c.source_drops));
+		return;
+	}
+	if (floe_tun_offload(s->tun)) {
+		tun_gather(s, p, pkt, len);
 		return;
 	}
 	r = floe_tun_write(s->tun, pkt, len);
@@ -376,6 +412,7 @@ static void read_udp(fwg_t *s)
 
 		for (int i = 0; i < n; i++)
 			handle_datagram(s, &s->udp_rx[i], now);
+		tun_flush(s);
 		if (n < FLOE_UDP_BATCH_MAX) /* drained (or an error: poll tells again) */
 			break;
 	}
@@ -520,9 +557,10 @@ static void run(fwg_t *s)
 
 static int alloc_buffers(fwg_t *s)
 {
-	s->seg = malloc(FWG_SEG_BUF_BYTES);
+	s->seg = malloc(FWG_SEG_BUF_BYTES + FLOE_OFFLOAD_GRO_BUF_BYTES);
 	if (!s->seg)
 		return -ENOMEM;
+	floe_offload_gro_init(&s->gro, s->seg + FWG_SEG_BUF_BYTES);
 	for (size_t i = 0; i < FLOE_TUN_BATCH_MAX; i++) {
 		s->tun_rx[i].buf = malloc(FWG_TUN_BUF_BYTES);
 		if (!s->tun_rx[i].buf)
@@ -702,6 +740,9 @@ static void teardown(fwg_t *s)
 		close(s->sigfd);
 	for (size_t i = 0; i < FLOE_TUN_BATCH_MAX; i++)
 		free(s->tun_rx[i].buf);
+	/* The GRO buffer held decrypted plaintext: wipe before freeing. */
+	if (s->seg)
+		sodium_memzero(s->seg, FWG_SEG_BUF_BYTES + FLOE_OFFLOAD_GRO_BUF_BYTES);
 	free(s->seg);
 	for (size_t i = 0; i < FLOE_UDP_BATCH_MAX; i++) {
 		free(s->udp_rx[i].buf);
