@@ -269,8 +269,39 @@ drop:
 	floe_msg_destroy(m_p);
 }
 
+/* Writes what the GRO gathered: one TUN write for up to 64 KiB of TCP. */
+static void tun_flush(floe_node_t *self)
+{
+	size_t len;
+	const uint8_t *f = floe_offload_gro_take(&self->tun_gro, &len);
+
+	if (f)
+		(void)floe_tun_write_frame(self->tun, f, len);
+}
+
+/* With offloads, consecutive TCP segments of one flow become one write
+ * (transport/net/offload.h); anything else flushes first: order is kept. */
+static void tun_gather(floe_node_t *self, const uint8_t *pkt, size_t len)
+{
+	int r = floe_offload_gro_add(&self->tun_gro, pkt, len);
+
+	if (r == -EAGAIN) {
+		tun_flush(self);
+		r = floe_offload_gro_add(&self->tun_gro, pkt, len);
+	}
+	if (r == 0)
+		return;
+	tun_flush(self);
+	(void)floe_tun_write(self->tun, pkt, len);
+}
+
 static void device_out(floe_node_t *self, floe_msg_t **m_p)
 {
+	if (self->tun && self->tun_frame) {
+		tun_gather(self, floe_msg_data(*m_p), floe_msg_len(*m_p));
+		floe_msg_destroy(m_p);
+		return;
+	}
 	if (self->tun) {
 		floe_tun_write(self->tun, floe_msg_data(*m_p), floe_msg_len(*m_p));
 		floe_msg_destroy(m_p);
@@ -470,9 +501,12 @@ static void handle_inbox(floe_node_t *self)
 	floe_msg_t *batch[NODE_RX_BATCH_MSGS];
 	int n;
 
-	while ((n = floe_inbox_take(self->inbox, batch, NODE_RX_BATCH_MSGS)) > 0)
+	while ((n = floe_inbox_take(self->inbox, batch, NODE_RX_BATCH_MSGS)) > 0) {
 		for (int i = 0; i < n; i++)
 			handle_from_conn(self, &batch[i]);
+		if (self->tun_frame)
+			tun_flush(self); /* what this batch gathered */
+	}
 }
 
 /* Returns true on TERM. */
@@ -514,6 +548,27 @@ static bool handle_mailbox(floe_node_t *self)
 
 /* ---- the actor ---- */
 
+/*
+ * Roaming (docs/nat.md): a client with a portal replaces its connections
+ * as soon as a local address changes. Without the watch (no netlink
+ * socket) liveness still notices a dead path, only later.
+ */
+static void start_addrwatch(floe_node_t *self)
+{
+	int err = 0;
+
+	if (!self->portal)
+		return;
+	self->addrwatch = floe_addrwatch_new(&err);
+	if (!self->addrwatch) {
+		floe_log(FLOE_LOG_WARNING, NODE_LOG, "Cannot watch local addresses; roaming relies on liveness",
+			 FLOE_F_I64("error", err));
+		return;
+	}
+	if (self->tun)
+		floe_addrwatch_ignore(self->addrwatch, floe_tun_ifindex(self->tun));
+}
+
 static int setup_tun(floe_node_t *self)
 {
 	int err = 0;
@@ -521,9 +576,10 @@ static int setup_tun(floe_node_t *self)
 
 	self->tun = floe_tun_new_flags(self->cfg.tun_name, FLOE_TUN_F_OFFLOAD, &err);
 	if (self->tun) {
-		self->tun_frame = malloc(NODE_TUN_FRAME_BYTES + NODE_TUN_SEG_BYTES);
+		self->tun_frame = malloc(NODE_TUN_BUF_BYTES);
 		if (self->tun_frame) {
 			self->tun_seg = self->tun_frame + NODE_TUN_FRAME_BYTES;
+			floe_offload_gro_init(&self->tun_gro, self->tun_seg + NODE_TUN_SEG_BYTES);
 		} else {
 			floe_tun_destroy(&self->tun); /* without the buffer: no offloads */
 		}
@@ -575,7 +631,11 @@ static void node_teardown(floe_node_t *self)
 	while (self->n_conns)
 		node_conn_reap(self, self->conns[self->n_conns - 1], "node stopping");
 	floe_portal_client_destroy(&self->portal);
+	floe_addrwatch_destroy(&self->addrwatch);
 	floe_tun_destroy(&self->tun);
+	/* The GRO buffer held decrypted plaintext. */
+	if (self->tun_frame)
+		sodium_memzero(self->tun_frame, NODE_TUN_BUF_BYTES);
 	free(self->tun_frame);
 	self->tun_frame = NULL;
 	floe_acl_destroy(&self->acl);
@@ -616,13 +676,15 @@ int node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args)
 		snprintf(self->err, sizeof(self->err), "portal %s: %s", self->cfg.portal_endpoint, strerror(-rc));
 		goto fail;
 	}
+	if (self->cfg.role == FLOE_ROLE_CLIENT)
+		start_addrwatch(self);
 ready:
 	floe_log(FLOE_LOG_INFO, NODE_LOG, "Node started", FLOE_F_STR("role", floe_role_name(self->cfg.role)),
 		 FLOE_F_STR("portal", self->cfg.portal_endpoint));
 	floe_actor_ready(actor);
 	for (;;) {
-		zmq_pollitem_t items[5];
-		int n = 0, portal_i = -1, tun_i = -1, cmd_i, inbox_i;
+		zmq_pollitem_t items[6];
+		int n = 0, portal_i = -1, tun_i = -1, cmd_i, inbox_i, watch_i = -1;
 		uint64_t now = node_now_ms();
 
 		floe_mailbox_pollitem(mailbox, &items[n++]);
@@ -635,6 +697,10 @@ ready:
 		if (self->tun) {
 			items[n] = (zmq_pollitem_t){ .fd = floe_tun_fd(self->tun), .events = ZMQ_POLLIN };
 			tun_i = n++;
+		}
+		if (self->addrwatch) {
+			items[n] = (zmq_pollitem_t){ .fd = floe_addrwatch_fd(self->addrwatch), .events = ZMQ_POLLIN };
+			watch_i = n++;
 		}
 		if (zmq_poll(items, n, poll_timeout_ms(self, now)) < 0 && zmq_errno() != EINTR)
 			break;
@@ -649,6 +715,9 @@ ready:
 		if (tun_i >= 0 && (items[tun_i].revents & ZMQ_POLLIN))
 			read_tun(self);
 		now = node_now_ms();
+		if (watch_i >= 0 && (items[watch_i].revents & ZMQ_POLLIN) &&
+		    floe_addrwatch_read(self->addrwatch) > 0)
+			node_flow_roam(self, now);
 		if (self->portal)
 			node_flow_tick(self, now);
 		if (self->acl && now >= self->next_acl_ms) {

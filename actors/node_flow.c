@@ -99,6 +99,36 @@ void node_flow_replace_silent(floe_node_t *self, const char *resource, bool was_
 
 /* ---- client ---- */
 
+void node_flow_roam(floe_node_t *self, uint64_t now_ms)
+{
+	char ids[NODE_MAX_RESOURCES][FLOE_SIGNAL_ID_CAP];
+	bool direct[NODE_MAX_RESOURCES];
+	size_t n = 0;
+
+	/* Collect first: reaping rewrites the resources' connections. */
+	for (size_t i = 0; i < self->n_resources && n < NODE_MAX_RESOURCES; i++) {
+		node_conn_t *c = self->resources[i].conn;
+
+		if (!c)
+			continue;
+		snprintf(ids[n], sizeof(ids[n]), "%s", self->resources[i].id);
+		direct[n++] = c->has_path && c->path.local_type != FLOE_ICE_CAND_RELAY &&
+			      c->path.remote_type != FLOE_ICE_CAND_RELAY;
+	}
+	if (!n)
+		return;
+	floe_log(FLOE_LOG_INFO, NODE_LOG, "Local addresses changed: replacing connections",
+		 FLOE_F_U64("resources", n));
+	for (size_t i = 0; i < n; i++) {
+		node_resource_t *res = resource_by_id(self, ids[i]);
+
+		if (res && res->conn)
+			node_conn_reap(self, res->conn, "local addresses changed");
+	}
+	for (size_t i = 0; i < n; i++)
+		node_flow_replace_silent(self, ids[i], direct[i], now_ms);
+}
+
 node_conn_t *node_flow_request(floe_node_t *self, node_resource_t *res, uint64_t now_ms)
 {
 	floe_ice_turn_server_t turn[FLOE_NODE_MAX_TURN];

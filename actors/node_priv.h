@@ -17,6 +17,8 @@
 #include "runtime/mailbox.h"
 #include "runtime/pool.h"
 #include "transport/net/allowedips.h"
+#include "transport/net/addrwatch.h"
+#include "transport/net/offload.h"
 #include "transport/net/tun.h"
 #include "transport/signal/portal_client.h"
 
@@ -29,6 +31,8 @@ enum node_limits {
 	 * packet split off it is never larger than an IP packet. */
 	NODE_TUN_SEG_BYTES = 65535,
 	NODE_TUN_FRAME_BYTES = NODE_TUN_SEG_BYTES + FLOE_TUN_VNET_HDR_BYTES,
+	/* One allocation: read frame, split-off packet, GRO frame. */
+	NODE_TUN_BUF_BYTES = NODE_TUN_FRAME_BYTES + NODE_TUN_SEG_BYTES + FLOE_OFFLOAD_GRO_BUF_BYTES,
 	/* The connections' shared inbox (their events and packets): packets
 	 * are bounded by the pool long before; the rest is room for every
 	 * connection's set-up events at once (10,000 x ~3). */
@@ -153,9 +157,11 @@ struct floe_node {
 	/* Node thread only. */
 	floe_mailbox_t *mailbox;
 	floe_portal_client_t *portal;
+	floe_addrwatch_t *addrwatch;        /* client with a portal: local address changes */
 	floe_tun_t *tun;
 	uint8_t *tun_frame;                 /* TUN with offloads: one read (up to 64 KiB) */
 	uint8_t *tun_seg;                   /* a packet split off it (same allocation) */
+	floe_offload_gro_t tun_gro;         /* delivered TCP segments gathered for one write */
 	uint64_t tun_offload_drops;         /* frames floe_offload_split refused */
 	floe_allowedips_t *routes;          /* gateway: owner node_conn_t; client: node_resource_t */
 	floe_acl_t *acl;                    /* gateway */
@@ -225,5 +231,7 @@ void node_flow_forget(floe_node_t *self, node_conn_t *c);
 /* Client: a connection of this resource failed as silent (conn.h,
  * liveness) and is reaped: ask for its replacement now. */
 void node_flow_replace_silent(floe_node_t *self, const char *resource, bool was_direct, uint64_t now_ms);
+/* Client: the local addresses changed (roaming): replace every connection now. */
+void node_flow_roam(floe_node_t *self, uint64_t now_ms);
 
 #endif
