@@ -7,6 +7,7 @@
  *
  * Usage: bench_flood --target HOST:PORT --public-key BASE64
  *                    [--rate PER_S] [--duration-s S]
+ * SIGTERM / SIGINT stop it early (the line below is still printed).
  *
  * Prints one line:  flood: sent=N seconds=T sent_per_s=R target_per_s=X
  *                   send_errors=E cookie_replies=C
@@ -16,6 +17,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,15 @@ enum {
 	RX_BYTES = 128,                /* a cookie reply is 64 */
 	MIN_RATE_PERCENT = 90,
 };
+
+/* SIGTERM / SIGINT end the run early; the summary is still printed. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
 
 static uint64_t mono_ns(void)
 {
@@ -144,9 +155,11 @@ int main(int argc, char **argv)
 						       .msg_iov = &iov[i], .msg_iovlen = 1 } };
 	}
 
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
 	start = now = mono_ns();
 	end = start + (uint64_t)duration_s * FLOE_NS_PER_S;
-	while (now < end) {
+	while (now < end && !stop_requested) {
 		/* Where the schedule says we should be by now. */
 		uint64_t due = (uint64_t)((double)(now - start) * (double)rate / 1e9);
 		int n, r;
