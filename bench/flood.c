@@ -9,6 +9,10 @@
  *                    [--rate PER_S] [--duration-s S]
  * SIGTERM / SIGINT stop it early (the line below is still printed).
  *
+ * Without --target (as scripts/bench runs it: no arguments or --short)
+ * it measures the generator itself: as fast as it can for 3 s (1 s with
+ * --short) at a socket of its own on 127.0.0.1 under a random key; exit 0.
+ *
  * Prints one line:  flood: sent=N seconds=T sent_per_s=R target_per_s=X
  *                   send_errors=E cookie_replies=C
  * Exit 0 when at least 90% of the target rate went out, 1 otherwise
@@ -16,7 +20,10 @@
  * for), 2 on bad arguments.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +50,8 @@ enum {
 	PACE_SLEEP_US = 200,           /* when ahead of schedule */
 	RX_BYTES = 128,                /* a cookie reply is 64 */
 	MIN_RATE_PERCENT = 90,
+	SELF_FULL_S = 3,
+	SELF_SHORT_S = 1,
 };
 
 /* SIGTERM / SIGINT end the run early; the summary is still printed. */
@@ -93,6 +102,26 @@ static uint64_t drain_replies(int fd)
 	return n;
 }
 
+/* A socket on 127.0.0.1 that nobody reads: the kernel drops what overflows it. */
+static int self_sink(struct sockaddr_storage *to, socklen_t *to_len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)to;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	memset(to, 0, sizeof(*to));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*to_len = sizeof(*sin);
+	if (fd < 0 || bind(fd, (struct sockaddr *)sin, *to_len) != 0 ||
+	    getsockname(fd, (struct sockaddr *)sin, to_len) != 0) {
+		perror("bench_flood: loopback socket");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_flood --target HOST:PORT --public-key BASE64 [--rate PER_S] [--duration-s S]\n");
@@ -105,6 +134,7 @@ int main(int argc, char **argv)
 		{ "public-key", required_argument, NULL, 'k' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "duration-s", required_argument, NULL, 'd' },
+		{ "short", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -118,7 +148,8 @@ int main(int argc, char **argv)
 	long rate = DEFAULT_RATE_PER_S, duration_s = DEFAULT_DURATION_S;
 	uint64_t sent = 0, errors = 0, replies = 0, start, end, now;
 	double secs, per_s;
-	int opt, fd;
+	int opt, fd, sink = -1;
+	bool self_test = false, is_short = false;
 
 	while ((opt = getopt_long(argc, argv, "t:k:r:d:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -126,20 +157,31 @@ int main(int argc, char **argv)
 		case 'k': key_b64 = optarg; break;
 		case 'r': rate = strtol(optarg, NULL, 10); break;
 		case 'd': duration_s = strtol(optarg, NULL, 10); break;
+		case 's': is_short = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!target || !key_b64 || rate <= 0 || rate > MAX_RATE_PER_S ||
+	if (!target && !key_b64 && sodium_init() >= 0) {
+		sink = self_sink(&to, &to_len);
+		if (sink < 0)
+			return 2;
+		self_test = true;
+		rate = MAX_RATE_PER_S;
+		duration_s = is_short ? SELF_SHORT_S : SELF_FULL_S;
+		randombytes_buf(pub, sizeof(pub));
+		target = "self";
+	}
+	if ((!self_test && (!target || !key_b64)) || rate <= 0 || rate > MAX_RATE_PER_S ||
 	    duration_s <= 0 || duration_s > MAX_DURATION_S) {
 		usage(stderr);
 		return 2;
 	}
-	if (sodium_init() < 0 || floe_key_from_base64(pub, key_b64) != 0) {
+	if (!self_test && (sodium_init() < 0 || floe_key_from_base64(pub, key_b64) != 0)) {
 		fprintf(stderr, "bench_flood: --public-key: not a 44-char base64 key\n");
 		return 2;
 	}
-	if (floe_udp_endpoint_parse(target, &to, &to_len) != 0) {
+	if (!self_test && floe_udp_endpoint_parse(target, &to, &to_len) != 0) {
 		fprintf(stderr, "bench_flood: --target: '%s' is not HOST:PORT\n", target);
 		return 2;
 	}
@@ -185,10 +227,14 @@ int main(int argc, char **argv)
 	}
 	replies += drain_replies(fd);
 	close(fd);
+	if (sink >= 0)
+		close(sink);
 	secs = (double)(now - start) / 1e9;
 	per_s = (double)sent / secs;
 	printf("flood: sent=%llu seconds=%.2f sent_per_s=%.0f target_per_s=%ld send_errors=%llu cookie_replies=%llu\n",
 	       (unsigned long long)sent, secs, per_s, rate, (unsigned long long)errors,
 	       (unsigned long long)replies);
+	if (self_test)
+		return 0;
 	return per_s * 100 >= (double)rate * MIN_RATE_PERCENT ? 0 : 1;
 }
