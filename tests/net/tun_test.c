@@ -64,6 +64,29 @@ static floe_tun_t *configured_tun(void)
 	return t;
 }
 
+enum { UDP_PONG_BYTES = 20 + 8 + 4 };
+
+/* An IPv4/UDP packet "pong" from 10.78.0.5:0x1234 to dst:TEST_PORT. */
+static void udp_pong(uint8_t pkt[UDP_PONG_BYTES], const struct in_addr *dst)
+{
+	uint32_t sum = 0;
+
+	memset(pkt, 0, UDP_PONG_BYTES);
+	pkt[0] = 0x45, pkt[3] = UDP_PONG_BYTES, pkt[6] = 0x40, pkt[8] = 64, pkt[9] = IPPROTO_UDP;
+	inet_pton(AF_INET, "10.78.0.5", pkt + 12);
+	memcpy(pkt + 16, dst, 4);
+	for (int i = 0; i < 20; i += 2)
+		sum += (uint32_t)(pkt[i] << 8 | pkt[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	pkt[10] = (uint8_t)(~sum >> 8);
+	pkt[11] = (uint8_t)~sum;
+	pkt[20] = 0x12, pkt[21] = 0x34;             /* source port */
+	pkt[22] = TEST_PORT >> 8, pkt[23] = TEST_PORT & 0xff;
+	pkt[25] = 12;                               /* UDP length; checksum 0 = none */
+	memcpy(pkt + 28, "pong", 4);
+}
+
 Test(tun, netlink_configuration_reads_back)
 {
 	char out[8192];
@@ -147,20 +170,8 @@ Test(tun, routed_packet_is_read_and_written_packet_is_delivered)
 	inet_pton(AF_INET, "10.77.0.1", &local.sin_addr);
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	cr_assert_eq(bind(s, (struct sockaddr *)&local, sizeof(local)), 0);
-	uint8_t pkt[20 + 8 + 4] = { 0x45, 0, 0, sizeof(pkt), 0, 0, 0x40, 0, 64, IPPROTO_UDP };
-	inet_pton(AF_INET, "10.78.0.5", pkt + 12);
-	memcpy(pkt + 16, &local.sin_addr, 4);
-	uint32_t sum = 0;
-	for (int i = 0; i < 20; i += 2)
-		sum += (uint32_t)(pkt[i] << 8 | pkt[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	pkt[10] = (uint8_t)(~sum >> 8);
-	pkt[11] = (uint8_t)~sum;
-	pkt[20] = 0x12, pkt[21] = 0x34;             /* source port */
-	pkt[22] = TEST_PORT >> 8, pkt[23] = TEST_PORT & 0xff;
-	pkt[25] = 12;                               /* UDP length; checksum 0 = none */
-	memcpy(pkt + 28, "pong", 4);
+	uint8_t pkt[UDP_PONG_BYTES];
+	udp_pong(pkt, &local.sin_addr);
 	cr_assert_eq(floe_tun_write(t, pkt, sizeof(pkt)), 0);
 	p = (struct pollfd){ .fd = s, .events = POLLIN };
 	cr_assert_eq(poll(&p, 1, TEST_WAIT_MS), 1, "written packet never reached the socket");
@@ -227,19 +238,8 @@ Test(tun, offload_reads_carry_a_vnet_header_and_writes_deliver)
 	inet_pton(AF_INET, "10.77.0.1", &local.sin_addr);
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	cr_assert_eq(bind(s, (struct sockaddr *)&local, sizeof(local)), 0);
-	uint8_t w[20 + 8 + 4] = { 0x45, 0, 0, sizeof(w), 0, 0, 0x40, 0, 64, IPPROTO_UDP };
-	inet_pton(AF_INET, "10.78.0.5", w + 12);
-	memcpy(w + 16, &local.sin_addr, 4);
-	uint32_t sum = 0;
-	for (int i = 0; i < 20; i += 2)
-		sum += (uint32_t)(w[i] << 8 | w[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	w[10] = (uint8_t)(~sum >> 8);
-	w[11] = (uint8_t)~sum;
-	w[22] = TEST_PORT >> 8, w[23] = TEST_PORT & 0xff;
-	w[25] = 12;
-	memcpy(w + 28, "pong", 4);
+	uint8_t w[UDP_PONG_BYTES];
+	udp_pong(w, &local.sin_addr);
 	cr_assert_eq(floe_tun_write(t, w, sizeof(w)), 0);
 	p = (struct pollfd){ .fd = s, .events = POLLIN };
 	cr_assert_eq(poll(&p, 1, TEST_WAIT_MS), 1, "written packet never reached the socket");

@@ -46,8 +46,6 @@ int floe_offload_split(const uint8_t *frame, size_t len, uint8_t *scratch, size_
 uint32_t floe_offload_csum_add(uint32_t sum, const uint8_t *p, size_t len);
 uint16_t floe_offload_csum_fold(uint32_t sum);
 
-#endif
-
 /*
  * The other direction (GRO for TUN writes): consecutive TCP segments of
  * one flow, in order, are gathered into one frame with a virtio-net GSO
@@ -81,3 +79,5 @@ int floe_offload_gro_add(floe_offload_gro_t *g, const uint8_t *pkt, size_t len);
 /* The gathered frame (virtio-net header + packet) ready for one TUN
  * write, or NULL when empty; empties g. Valid until the next add. */
 const uint8_t *floe_offload_gro_take(floe_offload_gro_t *g, size_t *len);
+
+#endif
