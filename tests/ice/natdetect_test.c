@@ -121,3 +121,29 @@ Test(natdetect, bounded_and_bad_input)
 	cr_assert_eq(n.side[FLOE_ICE_NAT_LOCAL].ignored, 5);
 	cr_assert_not(floe_ice_nat_symmetric(&n, FLOE_ICE_NAT_LOCAL), "one port per socket");
 }
+
+/* A peer with two sockets (a LAN and a second interface), both mapped by
+ * the same NAT: a prflx matching neither mapping shows an endpoint-
+ * dependent NAT; one matching either is just that socket's mapping. */
+Test(natdetect, remote_prflx_against_every_socket_mapping)
+{
+	floe_ice_nat_t n;
+
+	floe_ice_nat_reset(&n);
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_HOST, "10.1.0.2", 6000, NULL, 0);
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_HOST, "10.3.0.1", 6001, NULL, 0);
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_SRFLX, "198.51.100.9", 41000, "10.1.0.2", 6000);
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_PRFLX, "198.51.100.9", 41777, NULL, 0);
+	cr_assert_not(floe_ice_nat_symmetric(&n, FLOE_ICE_NAT_REMOTE),
+		      "the second socket's mapping is unknown: the prflx may be it");
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_SRFLX, "198.51.100.9", 41001, "10.3.0.1", 6001);
+	cr_assert(floe_ice_nat_symmetric(&n, FLOE_ICE_NAT_REMOTE), "matches neither socket's mapping");
+
+	floe_ice_nat_reset(&n);
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_HOST, "10.1.0.2", 6000, NULL, 0);
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_HOST, "10.3.0.1", 6001, NULL, 0);
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_SRFLX, "198.51.100.9", 41000, "10.1.0.2", 6000);
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_SRFLX, "198.51.100.9", 41001, "10.3.0.1", 6001);
+	see(&n, FLOE_ICE_NAT_REMOTE, FLOE_ICE_CAND_PRFLX, "198.51.100.9", 41001, NULL, 0);
+	cr_assert_not(floe_ice_nat_symmetric(&n, FLOE_ICE_NAT_REMOTE), "the second socket's own mapping: EIM");
+}

@@ -109,6 +109,28 @@ static bool s_one_socket(const floe_ice_nat_side_state_t *s, const floe_ice_nat_
 	return hosts == 1;
 }
 
+/*
+ * A mapping whose socket is unknown (a peer's prflx) that matches none of
+ * the side's srflx ports on that IP, while every socket of that family has
+ * its srflx there: under endpoint-independent mapping it would equal the
+ * srflx of the socket it came from, whichever that was.
+ */
+static bool s_unmatched_mapping(const floe_ice_nat_side_state_t *s, const floe_ice_nat_reflexive_t *r)
+{
+	size_t hosts = r->addr.ss_family == AF_INET ? s->n_host_v4 : s->n_host_v6, with_base = 0;
+
+	for (size_t i = 0; i < s->n_refl; i++) {
+		const floe_ice_nat_reflexive_t *o = &s->refl[i];
+
+		if (o == r || !o->base.ss_family || !s_same_ip(&o->addr, &r->addr))
+			continue;
+		if (s_port(&o->addr) == s_port(&r->addr))
+			return false;
+		with_base++;
+	}
+	return with_base > 0 && with_base == hosts;
+}
+
 bool floe_ice_nat_symmetric(const floe_ice_nat_t *self, floe_ice_nat_side_t side)
 {
 	const floe_ice_nat_side_state_t *s;
@@ -117,6 +139,8 @@ bool floe_ice_nat_symmetric(const floe_ice_nat_t *self, floe_ice_nat_side_t side
 		return false;
 	s = &self->side[side];
 	for (size_t i = 0; i < s->n_refl; i++) {
+		if (!s->refl[i].base.ss_family && s_unmatched_mapping(s, &s->refl[i]))
+			return true;
 		for (size_t j = i + 1; j < s->n_refl; j++) {
 			const floe_ice_nat_reflexive_t *a = &s->refl[i], *b = &s->refl[j];
 

@@ -15,7 +15,9 @@
  *  - remote side: the peer's srflx carries its base (raddr/rport); a
  *    remote prflx learnt from a check does not, so it is only compared when
  *    the peer has exactly one host candidate of that address family (one
- *    socket: no other base the port could belong to).
+ *    socket: no other base the port could belong to), or when every host
+ *    socket of that family has an srflx on the prflx's IP and the prflx
+ *    matches none of their ports (an EIM NAT would have reused one).
  * Nothing here can be fooled into "symmetric" by an endpoint-independent
  * NAT; the reverse is possible (no second mapping observed): then the
  * verdict is simply "not detected".
