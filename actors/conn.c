@@ -57,6 +57,7 @@ typedef struct {
 	/* Liveness (client): when the first data packet sent since the peer
 	 * was last heard (authenticated) went out; 0 = nothing unanswered. */
 	uint64_t unanswered_since_ns;
+	uint64_t nominated_ns;        /* when the first pair was nominated */
 	bool probed;                  /* a probe is out, sent at probe_ns */
 	uint64_t probe_ns;
 	uint64_t next_probe_ns;       /* no probe before (WireGuard's REKEY_TIMEOUT) */
@@ -245,7 +246,14 @@ static void s_check_liveness(self_t *self)
 	uint64_t now = s_now(self);
 	ssize_t n;
 
-	if (!self->established || !self->unanswered_since_ns || !floe_policy_initiates(self->role))
+	if (!floe_policy_initiates(self->role))
+		return;
+	if (!self->established && self->initiated && self->nominated_ns &&
+	    now - self->nominated_ns >= (uint64_t)FLOE_CONN_HANDSHAKE_DEADLINE_MS * FLOE_NS_PER_MS) {
+		s_fail(self, FLOE_CONN_REASON_NO_HANDSHAKE);
+		return;
+	}
+	if (!self->established || !self->unanswered_since_ns)
 		return;
 	if (self->probed) {
 		if (now - self->probe_ns >= (uint64_t)LIVENESS_ANSWER_MS * FLOE_NS_PER_MS)
@@ -274,7 +282,11 @@ static uint64_t s_liveness_deadline_ns(const self_t *self)
 {
 	uint64_t at;
 
-	if (!self->established || !self->unanswered_since_ns || !floe_policy_initiates(self->role))
+	if (!floe_policy_initiates(self->role))
+		return UINT64_MAX;
+	if (!self->established && self->initiated && self->nominated_ns)
+		return self->nominated_ns + (uint64_t)FLOE_CONN_HANDSHAKE_DEADLINE_MS * FLOE_NS_PER_MS;
+	if (!self->established || !self->unanswered_since_ns)
 		return UINT64_MAX;
 	if (self->probed)
 		return self->probe_ns + (uint64_t)LIVENESS_ANSWER_MS * FLOE_NS_PER_MS;
@@ -426,6 +438,8 @@ static void s_on_selected(void *user, const floe_ice_path_t *path)
 	self_t *self = user;
 	bool first = !self->nominated;
 
+	if (first)
+		self->nominated_ns = s_now(self);
 	self->nominated = true;
 	self->path = *path;
 	if (self->conn->cfg.replaces_direct_path && path->relay_reason != FLOE_ICE_RELAY_REASON_NONE &&

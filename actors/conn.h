@@ -32,6 +32,10 @@
  * with FLOE_CONN_REASON_SILENT; the node then replaces it.
  */
 #define FLOE_CONN_REASON_SILENT "peer silent: no authenticated traffic"
+/* A client's path was nominated but no handshake completed on it within
+ * FLOE_CONN_HANDSHAKE_DEADLINE_MS (e.g. a relayed pair libnice reports
+ * ready while one direction is dropped): the node replaces it. */
+#define FLOE_CONN_REASON_NO_HANDSHAKE "no handshake on the nominated path"
 
 #ifndef FLOE_ACTORS_CONN_H
 #define FLOE_ACTORS_CONN_H
@@ -51,6 +55,10 @@
 enum floe_conn_liveness {
 	FLOE_CONN_LIVENESS_PROBE_MS = 1500,
 	FLOE_CONN_LIVENESS_DEAD_MS = 4000,
+	/* Three initiations (WireGuard retries every REKEY_TIMEOUT, 5 s) and
+	 * time for the last answer: under 20% loss all three round trips fail
+	 * in ~5% of attempts, and then a fresh path is the better bet. */
+	FLOE_CONN_HANDSHAKE_DEADLINE_MS = 12000,
 };
 #include "transport/wg/wg.h"
 

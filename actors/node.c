@@ -468,7 +468,8 @@ static void handle_conn_event(floe_node_t *self, node_conn_t *c, floe_msg_t **m_
 		snprintf(why, sizeof(why), "failed: %s", text ? text : "?");
 		node_event_emit(self, FLOE_EVENT_FAILED, c, text ? text : "?");
 		/* A client's path went silent (liveness): replace it at once. */
-		silent = text && !strcmp(text, FLOE_CONN_REASON_SILENT) && !self->app_signal;
+		silent = text && (!strcmp(text, FLOE_CONN_REASON_SILENT) || !strcmp(text, FLOE_CONN_REASON_NO_HANDSHAKE)) &&
+			 !self->app_signal;
 		direct = c->has_path && c->path.local_type != FLOE_ICE_CAND_RELAY &&
 			 c->path.remote_type != FLOE_ICE_CAND_RELAY;
 		snprintf(resource, sizeof(resource), "%s", c->resource);

@@ -105,3 +105,28 @@ Test(liveness, one_way_traffic_on_a_live_path_is_not_dead, .timeout = 60)
 		     p.delivered[GATEWAY] - before);
 	pair_fini(&p);
 }
+
+/* A nominated path on which no handshake completes (here: the client has
+ * the wrong gateway key, so its initiations are never answered) fails
+ * after FLOE_CONN_HANDSHAKE_DEADLINE_MS instead of WireGuard's 90 s. */
+Test(liveness, no_handshake_on_a_nominated_path_fails_the_client, .timeout = 60)
+{
+	pair_t p;
+	uint64_t took_ms;
+
+	pair_init(&p);
+	p.pub[GATEWAY][0] ^= 1; /* the client's idea of the gateway's key */
+	pair_start(&p);
+	pair_device_send(&p, CLIENT, 1);
+	pair_exchange_credentials(&p);
+	pair_pump(&p, FLOE_CONN_HANDSHAKE_DEADLINE_MS + SLACK_MS + 2000, client_failed);
+	cr_assert(p.nominated[CLIENT], "no path: %s", p.fail_reason[CLIENT]);
+	cr_assert(p.failed[CLIENT], "the client kept waiting for a handshake");
+	cr_expect_str_eq(p.fail_reason[CLIENT], FLOE_CONN_REASON_NO_HANDSHAKE);
+	took_ms = (p.nominated_ns[CLIENT] ? pair_now(&p) - p.nominated_ns[CLIENT] : 0) / FLOE_NS_PER_MS;
+	cr_expect_geq(took_ms, FLOE_CONN_HANDSHAKE_DEADLINE_MS - 100, "after %llu ms", (unsigned long long)took_ms);
+	cr_expect_leq(took_ms, FLOE_CONN_HANDSHAKE_DEADLINE_MS + SLACK_MS, "after %llu ms", (unsigned long long)took_ms);
+	cr_expect_not(p.established[GATEWAY]);
+	cr_expect_not(p.failed[GATEWAY], "the gateway never gives up on its own here: %s", p.fail_reason[GATEWAY]);
+	pair_fini(&p);
+}
