@@ -195,9 +195,12 @@ static void s_nat_feed(floe_ice_agent_t *self, floe_ice_nat_t *nat, floe_ice_nat
 
 	for (GSList *i = list; i; i = i->next) {
 		const NiceCandidate *c = i->data;
+		/* A peer's prflx was learnt from a check's source address: its
+		 * socket is unknown, whatever libnice put in base_addr. */
+		bool no_base = side == FLOE_ICE_NAT_REMOTE && c->type == NICE_CANDIDATE_TYPE_PEER_REFLEXIVE;
 
 		(void)floe_ice_nat_observe(nat, side, s_cand_type(c->type), &c->addr.s.addr,
-					   &c->base_addr.s.addr);
+					   no_base ? NULL : &c->base_addr.s.addr);
 	}
 	g_slist_free_full(list, (GDestroyNotify)nice_candidate_free);
 }
