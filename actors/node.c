@@ -568,6 +568,14 @@ static void start_addrwatch(floe_node_t *self)
 	}
 	if (self->tun)
 		floe_addrwatch_ignore(self->addrwatch, floe_tun_ifindex(self->tun));
+	/* Pinned addresses: nothing else can carry our candidates, and other
+	 * programs' address changes must not replace our connections. */
+	if (self->cfg.n_local_addrs &&
+	    floe_addrwatch_only(self->addrwatch, (const char *const *)self->cfg.local_addrs,
+				self->cfg.n_local_addrs) != 0) {
+		floe_log(FLOE_LOG_WARNING, NODE_LOG, "Cannot watch the pinned local addresses; roaming relies on liveness");
+		floe_addrwatch_destroy(&self->addrwatch);
+	}
 }
 
 static int setup_tun(floe_node_t *self)

@@ -60,8 +60,37 @@ Test(addrwatch, reports_address_and_link_changes, .timeout = 20)
 	cr_expect_eq(wait_read(w), 0, "an ignored interface");
 	floe_addrwatch_ignore(w, 0);
 
+	/* A link going down counts through the addresses it loses (IPv6 ones
+	 * are flushed), not by itself: link state is liveness's business. */
+	sh("ip link set h16peer down");
+	cr_expect_eq(wait_read(w), 0, "a link without addresses down");
 	sh("ip link set h16dummy down");
-	cr_expect_eq(wait_read(w), 1, "a link down");
+	cr_expect_eq(wait_read(w), 1, "a link down losing its global IPv6 address");
+	/* Link-local and host-scope addresses carry no path of ours. */
+	sh("ip link set h16dummy up && ip -6 addr add fe80::10/64 dev h16dummy nodad");
+	cr_expect_eq(wait_read(w), 0, "a link-local address");
+	sh("ip addr add 127.0.0.9/8 dev lo");
+	cr_expect_eq(wait_read(w), 0, "a host-scope address");
+
+	/* Pinned: only the pinned addresses count, both families. */
+	{
+		const char *pinned[] = { "192.0.2.20", "2001:db8::20" };
+		const char *bad[] = { "192.0.2.300" };
+
+		cr_assert_eq(floe_addrwatch_only(w, bad, 1), -EINVAL);
+		cr_assert_eq(floe_addrwatch_only(w, pinned, 2), 0);
+		sh("ip addr add 192.0.2.21/24 dev h16dummy");
+		cr_expect_eq(wait_read(w), 0, "an address that is not pinned");
+		sh("ip addr add 192.0.2.20/24 dev h16dummy");
+		cr_expect_eq(wait_read(w), 1, "a pinned address added");
+		sh("ip addr del 192.0.2.20/24 dev h16dummy");
+		cr_expect_eq(wait_read(w), 1, "a pinned address removed");
+		sh("ip -6 addr add 2001:db8::20/64 dev h16dummy nodad");
+		cr_expect_eq(wait_read(w), 1, "a pinned IPv6 address");
+		cr_assert_eq(floe_addrwatch_only(w, NULL, 0), 0);
+		sh("ip addr add 192.0.2.22/24 dev h16dummy");
+		cr_expect_eq(wait_read(w), 1, "the filter cleared");
+	}
 	floe_addrwatch_destroy(&w);
 	cr_expect_null(w);
 	floe_addrwatch_destroy(&w);
@@ -73,4 +102,5 @@ Test(addrwatch, null_is_refused)
 	cr_expect_eq(floe_addrwatch_read(NULL), -EINVAL);
 	cr_expect_eq(floe_addrwatch_fd(NULL), -1);
 	floe_addrwatch_ignore(NULL, 3);
+	cr_expect_eq(floe_addrwatch_only(NULL, NULL, 0), -EINVAL);
 }

@@ -3,12 +3,13 @@
  */
 #include "transport/net/addrwatch.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
-#include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,16 +22,24 @@ enum {
 	BUF_BYTES = 8192,
 };
 
+/* A pinned address: family and 4 or 16 bytes. */
+typedef struct {
+	int family;
+	uint8_t bytes[16];
+} pinned_t;
+
 struct floe_addrwatch {
 	struct mnl_socket *nl;
 	int ignore_ifindex;
+	pinned_t only[FLOE_ADDRWATCH_MAX_ONLY];
+	size_t n_only;
 	uint8_t buf[BUF_BYTES];
 };
 
 floe_addrwatch_t *floe_addrwatch_new(int *err)
 {
 	floe_addrwatch_t *self = calloc(1, sizeof(*self));
-	unsigned int groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+	unsigned int groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
 	int rc = -ENOMEM;
 
 	if (!self)
@@ -76,30 +85,75 @@ void floe_addrwatch_ignore(floe_addrwatch_t *self, int ifindex)
 		self->ignore_ifindex = ifindex;
 }
 
+int floe_addrwatch_only(floe_addrwatch_t *self, const char *const *addrs, size_t n)
+{
+	pinned_t only[FLOE_ADDRWATCH_MAX_ONLY];
+
+	if (!self || (n && !addrs) || n > FLOE_ADDRWATCH_MAX_ONLY)
+		return -EINVAL;
+	memset(only, 0, sizeof(only));
+	for (size_t i = 0; i < n; i++) {
+		if (!addrs[i])
+			return -EINVAL;
+		if (inet_pton(AF_INET, addrs[i], only[i].bytes) == 1)
+			only[i].family = AF_INET;
+		else if (inet_pton(AF_INET6, addrs[i], only[i].bytes) == 1)
+			only[i].family = AF_INET6;
+		else
+			return -EINVAL;
+	}
+	memcpy(self->only, only, sizeof(only));
+	self->n_only = n;
+	return 0;
+}
+
+/* IFA_LOCAL is the interface's own address on point-to-point links;
+ * IFA_ADDRESS otherwise (and the peer's there). */
+static const struct nlattr *s_ifa_local(const struct nlmsghdr *nlh, const struct nlattr **address)
+{
+	const struct nlattr *local = NULL, *attr;
+
+	*address = NULL;
+	mnl_attr_for_each(attr, nlh, sizeof(struct ifaddrmsg)) {
+		if (mnl_attr_get_type(attr) == IFA_LOCAL)
+			local = attr;
+		else if (mnl_attr_get_type(attr) == IFA_ADDRESS)
+			*address = attr;
+	}
+	return local;
+}
+
+static bool s_pinned(const floe_addrwatch_t *self, int family, const struct nlattr *attr)
+{
+	size_t len = family == AF_INET ? 4 : 16;
+
+	if (!attr || mnl_attr_get_payload_len(attr) != len)
+		return false;
+	for (size_t i = 0; i < self->n_only; i++)
+		if (self->only[i].family == family && !memcmp(self->only[i].bytes, mnl_attr_get_payload(attr), len))
+			return true;
+	return false;
+}
+
 /* Is this notification a change that can move our ICE candidates? */
 static bool s_relevant(const floe_addrwatch_t *self, const struct nlmsghdr *nlh)
 {
-	if (nlh->nlmsg_type == RTM_NEWADDR || nlh->nlmsg_type == RTM_DELADDR) {
-		const struct ifaddrmsg *ifa;
+	const struct ifaddrmsg *ifa;
+	const struct nlattr *local, *address;
 
-		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifa)))
-			return false;
-		ifa = mnl_nlmsg_get_payload(nlh);
-		return !(self->ignore_ifindex && (int)ifa->ifa_index == self->ignore_ifindex);
-	}
-	if (nlh->nlmsg_type == RTM_NEWLINK || nlh->nlmsg_type == RTM_DELLINK) {
-		const struct ifinfomsg *ifi;
-
-		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
-			return false;
-		ifi = mnl_nlmsg_get_payload(nlh);
-		if (self->ignore_ifindex && ifi->ifi_index == self->ignore_ifindex)
-			return false;
-		/* A link that is not running carries no path; one coming up
-		 * changes nothing until it has an address (RTM_NEWADDR). */
-		return nlh->nlmsg_type == RTM_DELLINK || !(ifi->ifi_flags & IFF_RUNNING);
-	}
-	return false;
+	if (nlh->nlmsg_type != RTM_NEWADDR && nlh->nlmsg_type != RTM_DELADDR)
+		return false;
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifa)))
+		return false;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	if (self->ignore_ifindex && (int)ifa->ifa_index == self->ignore_ifindex)
+		return false;
+	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
+		return false;
+	if (!self->n_only)
+		return ifa->ifa_scope == RT_SCOPE_UNIVERSE;
+	local = s_ifa_local(nlh, &address);
+	return s_pinned(self, ifa->ifa_family, local) || s_pinned(self, ifa->ifa_family, address);
 }
 
 int floe_addrwatch_read(floe_addrwatch_t *self)

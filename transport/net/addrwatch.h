@@ -6,14 +6,22 @@
  *
  * Non-blocking: poll floe_addrwatch_fd() for POLLIN, then call
  * floe_addrwatch_read(), which drains every queued notification and says
- * whether any of them changed an address or took a link down. Events on
- * the interface given to floe_addrwatch_ignore() (the node's own TUN) do
- * not count.
+ * whether any of them changed an address that can carry our paths.
+ *
+ * What counts: an address added or removed with global scope (link-local
+ * and host-scope addresses appear whenever any interface comes up, e.g. a
+ * veth or another program's TUN, and carry no path of ours), except on the
+ * interface given to floe_addrwatch_ignore() (the node's own TUN). When the
+ * node uses only pinned addresses (floe_addrwatch_only()), only changes of
+ * those addresses count. Link state is not watched: a link that goes down
+ * keeps its addresses, other programs' links come and go all the time,
+ * and a path that dies with its link is caught by liveness (docs/nat.md).
  */
 #ifndef FLOE_TRANSPORT_NET_ADDRWATCH_H
 #define FLOE_TRANSPORT_NET_ADDRWATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "runtime/common.h"
 
@@ -26,8 +34,15 @@ int floe_addrwatch_fd(const floe_addrwatch_t *self);
 /* Changes on this interface index are not reported (0: none ignored). */
 void floe_addrwatch_ignore(floe_addrwatch_t *self, int ifindex);
 /*
- * Drains the socket: 1 if an address was added or removed or a link went
- * down (on an interface not ignored), 0 if nothing relevant, -errno on a
+ * Only changes of these numeric addresses count (at most
+ * FLOE_ADDRWATCH_MAX_ONLY; n = 0 clears the filter). 0, or -EINVAL for a
+ * malformed address or too many (the filter is then unchanged).
+ */
+enum { FLOE_ADDRWATCH_MAX_ONLY = 16 };
+FLOE_MUST_CHECK int floe_addrwatch_only(floe_addrwatch_t *self, const char *const *addrs, size_t n);
+/*
+ * Drains the socket: 1 if a relevant address was added or removed (see
+ * above), 0 if nothing relevant, -errno on a
  * socket error. -ENOBUFS (the kernel dropped notifications) is reported
  * as 1: something changed and we do not know what.
  */
