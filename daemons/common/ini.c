@@ -1,8 +1,13 @@
 /* The INI line source; see ini.h. */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemons/common/ini.h"
 
@@ -79,4 +84,46 @@ char *floe_ini_reader(char *str, int num, void *stream)
 		}
 	}
 	return str;
+}
+
+char *floe_ini_read_file(const char *path, size_t max_bytes, const char *where, size_t *len, char *err,
+			 size_t err_cap)
+{
+	char *buf = NULL;
+	size_t got = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, err_cap, "%s%s: cannot open: %s", path, where, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(max_bytes);
+	if (!buf) {
+		snprintf(err, err_cap, "%s%s: out of memory", path, where);
+		goto fail;
+	}
+	while (got < max_bytes && (n = read(fd, buf + got, max_bytes - got)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, err_cap, "%s%s: cannot read: %s", path, where, strerror(errno));
+			goto fail;
+		}
+		got += (size_t)n;
+	}
+	if (got == max_bytes) {
+		snprintf(err, err_cap, "%s%s: larger than %zu bytes", path, where, max_bytes);
+		goto fail;
+	}
+	close(fd);
+	*len = got;
+	return buf;
+fail:
+	if (buf) {
+		sodium_memzero(buf, got);
+		free(buf);
+	}
+	close(fd);
+	return NULL;
 }

@@ -32,5 +32,14 @@ void floe_ini_fail(floe_ini_t *ini, const char *fmt, ...) __attribute__((format(
 char *floe_ini_trim(char *s);
 /* inih's ini_reader over ini->text (pass the floe_ini_t as the stream). */
 char *floe_ini_reader(char *str, int num, void *stream);
+/*
+ * Reads a whole configuration file of at most max_bytes - 1 bytes into a
+ * new buffer, its length in *len. NULL with "PATH<where>: reason" in err
+ * (where is ":0" for parsers that always name a line, "" otherwise).
+ * The text holds keys: the caller wipes it (sodium_memzero) before free,
+ * and this function wipes what it read on its own failures.
+ */
+char *floe_ini_read_file(const char *path, size_t max_bytes, const char *where, size_t *len, char *err,
+			 size_t err_cap);
 
 #endif

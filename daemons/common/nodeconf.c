@@ -448,43 +448,16 @@ floe_nodeconf_t *floe_nodeconf_parse(const char *text, size_t len, const char *n
 
 floe_nodeconf_t *floe_nodeconf_load(const char *path, floe_role_t role, char *err, size_t err_cap)
 {
-	floe_nodeconf_t *c = NULL;
-	char *buf = NULL;
+	floe_nodeconf_t *c;
 	size_t len = 0;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf = floe_ini_read_file(path, FLOE_NODECONF_FILE_MAX_BYTES, ":0", &len, err, err_cap);
 
-	if (fd < 0) {
-		snprintf(err, err_cap, "%s:0: cannot open: %s", path, strerror(errno));
+	if (!buf)
 		return NULL;
-	}
-	buf = malloc(FLOE_NODECONF_FILE_MAX_BYTES);
-	if (!buf) {
-		snprintf(err, err_cap, "%s:0: out of memory", path);
-		goto out;
-	}
-	while (len < FLOE_NODECONF_FILE_MAX_BYTES &&
-	       (n = read(fd, buf + len, FLOE_NODECONF_FILE_MAX_BYTES - len)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, err_cap, "%s:0: cannot read: %s", path, strerror(errno));
-			goto out;
-		}
-		len += (size_t)n;
-	}
-	if (len == FLOE_NODECONF_FILE_MAX_BYTES) {
-		snprintf(err, err_cap, "%s:0: larger than %d bytes", path, FLOE_NODECONF_FILE_MAX_BYTES);
-		goto out;
-	}
 	c = floe_nodeconf_parse(buf, len, path, role, err, err_cap);
-out:
-	if (buf) {
-		/* The text holds the private key in base64. */
-		sodium_memzero(buf, len);
-		free(buf);
-	}
-	close(fd);
+	/* The text holds the private key in base64. */
+	sodium_memzero(buf, len);
+	free(buf);
 	return c;
 }
 

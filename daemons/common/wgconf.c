@@ -12,7 +12,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ini.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -21,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "daemons/common/ini.h"
 #include "transport/net/udp.h"
@@ -351,43 +349,16 @@ floe_wgconf_t *floe_wgconf_parse(const char *text, size_t len, const char *name,
 
 floe_wgconf_t *floe_wgconf_load(const char *path, char *err, size_t err_cap)
 {
-	floe_wgconf_t *c = NULL;
-	char *buf = NULL;
+	floe_wgconf_t *c;
 	size_t len = 0;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf = floe_ini_read_file(path, FLOE_WGCONF_FILE_MAX_BYTES, "", &len, err, err_cap);
 
-	if (fd < 0) {
-		snprintf(err, err_cap, "%s: cannot open: %s", path, strerror(errno));
+	if (!buf)
 		return NULL;
-	}
-	buf = malloc(FLOE_WGCONF_FILE_MAX_BYTES);
-	if (!buf) {
-		snprintf(err, err_cap, "%s: out of memory", path);
-		goto out;
-	}
-	while (len < FLOE_WGCONF_FILE_MAX_BYTES &&
-	       (n = read(fd, buf + len, FLOE_WGCONF_FILE_MAX_BYTES - len)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, err_cap, "%s: cannot read: %s", path, strerror(errno));
-			goto out;
-		}
-		len += (size_t)n;
-	}
-	if (len == FLOE_WGCONF_FILE_MAX_BYTES) {
-		snprintf(err, err_cap, "%s: larger than %d bytes", path, FLOE_WGCONF_FILE_MAX_BYTES);
-		goto out;
-	}
 	c = floe_wgconf_parse(buf, len, path, err, err_cap);
-out:
-	if (buf) {
-		/* The text holds the keys in base64. */
-		sodium_memzero(buf, len);
-		free(buf);
-	}
-	close(fd);
+	/* The text holds the keys in base64. */
+	sodium_memzero(buf, len);
+	free(buf);
 	return c;
 }
 
