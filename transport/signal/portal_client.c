@@ -17,6 +17,7 @@ struct floe_portal_client {
 	uint8_t node_public[FLOE_PORTAL_KEY_LEN];
 	uint8_t node_secret[FLOE_PORTAL_KEY_LEN]; /* wiped on destroy */
 	floe_signal_role_t role;
+	int worker, workers;      /* said in every hello; workers 0: not sharded */
 	char boot_id[FLOE_SIGNAL_BOOT_ID_CAP]; /* this client's lifetime, in every hello */
 	floe_portal_link_state_t state;
 	uint64_t last_rx_ms;      /* anything from the portal, or the dial time */
@@ -105,6 +106,9 @@ static int dial(floe_portal_client_t *self, uint64_t now_ms)
 	hello.u.hello.role = self->role;
 	hello.u.hello.version = FLOE_SIGNAL_VERSION;
 	memcpy(hello.u.hello.boot_id, self->boot_id, sizeof(self->boot_id));
+	hello.u.hello.has_worker = self->workers > 0;
+	hello.u.hello.worker = self->worker;
+	hello.u.hello.workers = self->workers;
 	r = send_raw(self, &hello);
 	if (r < 0) {
 		self->sock = NULL;
@@ -138,11 +142,21 @@ floe_portal_client_t *floe_portal_client_new(void *zmq_ctx, const char *endpoint
 					     const uint8_t node_private_key[FLOE_PORTAL_KEY_LEN],
 					     floe_signal_role_t role, uint64_t now_ms)
 {
+	return floe_portal_client_new_worker(zmq_ctx, endpoint, portal_public_key, node_private_key, role, 0, 0,
+					     now_ms);
+}
+
+floe_portal_client_t *floe_portal_client_new_worker(void *zmq_ctx, const char *endpoint,
+						    const uint8_t portal_public_key[FLOE_PORTAL_KEY_LEN],
+						    const uint8_t node_private_key[FLOE_PORTAL_KEY_LEN],
+						    floe_signal_role_t role, int worker, int workers, uint64_t now_ms)
+{
 	floe_portal_client_t *self;
 	int r;
 
 	if (!zmq_ctx || !endpoint || !portal_public_key || !node_private_key ||
-	    (role != FLOE_SIGNAL_ROLE_CLIENT && role != FLOE_SIGNAL_ROLE_GATEWAY)) {
+	    (role != FLOE_SIGNAL_ROLE_CLIENT && role != FLOE_SIGNAL_ROLE_GATEWAY) || workers < 0 ||
+	    worker < 0 || (workers == 0 && worker != 0) || (workers > 0 && worker >= workers)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -160,6 +174,8 @@ floe_portal_client_t *floe_portal_client_new(void *zmq_ctx, const char *endpoint
 	}
 	self->ctx = zmq_ctx;
 	self->role = role;
+	self->worker = worker;
+	self->workers = workers;
 	memcpy(self->portal_public, portal_public_key, FLOE_PORTAL_KEY_LEN);
 	memcpy(self->node_secret, node_private_key, FLOE_PORTAL_KEY_LEN);
 	/* A WireGuard key pair is an X25519 pair, which is what CURVE uses. */
@@ -296,6 +312,20 @@ int floe_portal_client_tick(floe_portal_client_t *self, uint64_t now_ms)
 		}
 		return 0;
 	}
+	return 0;
+}
+
+int floe_portal_client_redial(floe_portal_client_t *self, uint64_t now_ms)
+{
+	if (!self)
+		return -EINVAL;
+	if (self->state == FLOE_PORTAL_LINK_CONNECTED)
+		push_event(self, FLOE_PORTAL_EVENT_DISCONNECTED);
+	close_socket(self);
+	/* The backoff is for a portal that does not answer; this link was
+	 * given up on by us, so the next tick dials. */
+	self->state = FLOE_PORTAL_LINK_BACKOFF;
+	self->redial_at_ms = now_ms;
 	return 0;
 }
 

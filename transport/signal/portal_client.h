@@ -76,6 +76,14 @@ FLOE_EXPORT floe_portal_client_t *floe_portal_client_new(void *zmq_ctx, const ch
 							 const uint8_t portal_public_key[FLOE_PORTAL_KEY_LEN],
 							 const uint8_t node_private_key[FLOE_PORTAL_KEY_LEN],
 							 floe_signal_role_t role, uint64_t now_ms);
+/* The same for one process of a sharded gateway: every hello says
+ * "worker k of n" (0 <= worker < workers); workers 0 is the plain client
+ * above. NULL with EINVAL for an index out of range. */
+FLOE_EXPORT floe_portal_client_t *floe_portal_client_new_worker(void *zmq_ctx, const char *endpoint,
+								const uint8_t portal_public_key[FLOE_PORTAL_KEY_LEN],
+								const uint8_t node_private_key[FLOE_PORTAL_KEY_LEN],
+								floe_signal_role_t role, int worker, int workers,
+								uint64_t now_ms);
 FLOE_EXPORT void floe_portal_client_destroy(floe_portal_client_t **self_p);
 
 /* Fills item for zmq_poll (ZMQ_POLLIN). -ENOTCONN while backing off (no
@@ -100,6 +108,14 @@ FLOE_EXPORT int floe_portal_client_send(floe_portal_client_t *self, const floe_s
  * deadline; calling early is harmless. 0 or -errno from redialling (the
  * client stays in backoff and retries later). */
 FLOE_EXPORT int floe_portal_client_tick(floe_portal_client_t *self, uint64_t now_ms);
+
+/* Closes the link now and dials again at the next tick, without backoff.
+ * For an owner whose local address changed: its TCP connection may be
+ * bound to an address that is gone, and noticing that by silence takes
+ * FLOE_PORTAL_DEAD_AFTER_MS, during which everything sent is lost. A link
+ * that was up reports FLOE_PORTAL_EVENT_DISCONNECTED (and CONNECTED once
+ * welcomed again). -EINVAL for NULL. */
+FLOE_EXPORT int floe_portal_client_redial(floe_portal_client_t *self, uint64_t now_ms);
 
 /* When tick must next run (absolute, same clock as now_ms). */
 FLOE_EXPORT uint64_t floe_portal_client_next_deadline_ms(const floe_portal_client_t *self);

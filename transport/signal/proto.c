@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -120,7 +121,7 @@ static bool msg_valid(const floe_signal_msg_t *m)
 	case FLOE_SIGNAL_HELLO:
 		return (m->u.hello.role == FLOE_SIGNAL_ROLE_CLIENT ||
 			m->u.hello.role == FLOE_SIGNAL_ROLE_GATEWAY) &&
-		       m->u.hello.version >= 1;
+		       m->u.hello.version >= 1 && m->u.hello.worker >= 0 && m->u.hello.workers >= 0;
 	case FLOE_SIGNAL_WELCOME:
 		if (!floe_signal_id_valid(m->u.welcome.node_id) ||
 		    !ip_valid(AF_INET, m->u.welcome.tunnel_ipv4, true) ||
@@ -293,6 +294,10 @@ static json_t *msg_to_json(const floe_signal_msg_t *m, bool *ok)
 		put(o, "version", json_integer(m->u.hello.version), ok);
 		if (m->u.hello.boot_id[0])
 			put(o, "boot_id", json_string(m->u.hello.boot_id), ok);
+		if (m->u.hello.has_worker) {
+			put(o, "worker", json_integer(m->u.hello.worker), ok);
+			put(o, "workers", json_integer(m->u.hello.workers), ok);
+		}
 		break;
 	case FLOE_SIGNAL_WELCOME:
 		put(o, "node_id", json_string(m->u.welcome.node_id), ok);
@@ -507,6 +512,25 @@ static int relays_from_json(const json_t *a, floe_signal_relay_t *relays, size_t
 	return 0;
 }
 
+/* "worker" and "workers" come together or not at all. */
+static int hello_worker_from_json(const json_t *o, floe_signal_msg_t *m)
+{
+	const json_t *k = json_object_get(o, "worker");
+	const json_t *n = json_object_get(o, "workers");
+
+	if (!k && !n)
+		return 0;
+	if (!json_is_integer(k) || !json_is_integer(n))
+		return -EPROTO;
+	if (json_integer_value(k) < 0 || json_integer_value(k) > INT_MAX || json_integer_value(n) < 0 ||
+	    json_integer_value(n) > INT_MAX)
+		return -EINVAL;
+	m->u.hello.has_worker = true;
+	m->u.hello.worker = (int)json_integer_value(k);
+	m->u.hello.workers = (int)json_integer_value(n);
+	return 0;
+}
+
 static int hello_from_json(const json_t *o, floe_signal_msg_t *m)
 {
 	char role[16];
@@ -529,7 +553,7 @@ static int hello_from_json(const json_t *o, floe_signal_msg_t *m)
 		if (!isxdigit((unsigned char)*c))
 			return -EINVAL;
 	}
-	return 0;
+	return hello_worker_from_json(o, m);
 }
 
 static int body_from_json(const json_t *o, floe_signal_msg_t *m)

@@ -117,6 +117,14 @@ typedef struct {
 			/* Random per process (hex), optional: a gateway whose boot
 			 * id changed restarted, and its clients' flows are gone. */
 			char boot_id[FLOE_SIGNAL_BOOT_ID_CAP];
+			/* Optional: a sharded gateway's processes each say
+			 * hello under the one key as worker `worker` of
+			 * `workers` (docs/perf.md). !has_worker: absent, which
+			 * the portal takes as worker 0 of 1. Decoded as any
+			 * integer >= 0; the portal judges the range. */
+			bool has_worker;
+			int worker;
+			int workers;
 		} hello;
 		struct {
 			char node_id[FLOE_SIGNAL_ID_CAP];
