@@ -120,7 +120,8 @@ int floe_netlink_addr_add(int ifindex, const floe_cidr_t *addr)
 	return transact(nlh);
 }
 
-int floe_netlink_route_add(int ifindex, const floe_cidr_t *dst)
+/* One RTM_NEWROUTE / RTM_DELROUTE for a link-scope route via ifindex. */
+static int route_request(int type, uint16_t flags, int ifindex, const floe_cidr_t *dst)
 {
 	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
@@ -132,7 +133,7 @@ int floe_netlink_route_add(int ifindex, const floe_cidr_t *dst)
 		return -EINVAL;
 	net = *dst;
 	floe_cidr_mask(&net);
-	nlh = put_request(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+	nlh = put_request(buf, type, flags);
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = (uint8_t)net.family;
 	rtm->rtm_dst_len = net.prefix;
@@ -143,4 +144,19 @@ int floe_netlink_route_add(int ifindex, const floe_cidr_t *dst)
 	mnl_attr_put(nlh, RTA_DST, len, net.addr);
 	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
 	return transact(nlh);
+}
+
+int floe_netlink_route_add(int ifindex, const floe_cidr_t *dst)
+{
+	return route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, ifindex, dst);
+}
+
+int floe_netlink_route_set(int ifindex, const floe_cidr_t *dst)
+{
+	return route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, ifindex, dst);
+}
+
+int floe_netlink_route_del(int ifindex, const floe_cidr_t *dst)
+{
+	return route_request(RTM_DELROUTE, 0, ifindex, dst);
 }

@@ -26,5 +26,11 @@ int floe_netlink_addr_add(int ifindex, const floe_cidr_t *addr);
 /* Adds a link-scope route to the prefix (host bits ignored) via ifindex in
  * the main table. -EEXIST if that route exists (in any device). */
 int floe_netlink_route_add(int ifindex, const floe_cidr_t *dst);
+/* The same route, created or moved here from any device that held it
+ * (NLM_F_REPLACE): a sharded gateway's host route for a client. */
+int floe_netlink_route_set(int ifindex, const floe_cidr_t *dst);
+/* Removes that route if it leads to ifindex; -ESRCH when it does not exist
+ * (or leads elsewhere: another worker took the client over). */
+int floe_netlink_route_del(int ifindex, const floe_cidr_t *dst);
 
 #endif

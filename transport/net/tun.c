@@ -124,6 +124,13 @@ int floe_tun_add_route(floe_tun_t *self, const floe_cidr_t *dst)
 	return floe_netlink_route_add(self->ifindex, dst);
 }
 
+int floe_tun_set_host_route(floe_tun_t *self, const floe_cidr_t *dst, bool present)
+{
+	if (!self || !dst)
+		return -EINVAL;
+	return present ? floe_netlink_route_set(self->ifindex, dst) : floe_netlink_route_del(self->ifindex, dst);
+}
+
 int floe_tun_read_batch(floe_tun_t *self, floe_tun_pkt_t *pkts, size_t n)
 {
 	size_t i;

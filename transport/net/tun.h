@@ -55,6 +55,9 @@ int floe_tun_ifindex(const floe_tun_t *self);
 int floe_tun_set_up(floe_tun_t *self, uint32_t mtu);
 int floe_tun_add_address(floe_tun_t *self, const floe_cidr_t *addr);
 int floe_tun_add_route(floe_tun_t *self, const floe_cidr_t *dst);
+/* Adds (present, replacing one on another device) or removes a route to
+ * dst via this device: see floe_netlink_route_set / _del. */
+int floe_tun_set_host_route(floe_tun_t *self, const floe_cidr_t *dst, bool present);
 
 /* Reads up to n (<= FLOE_TUN_BATCH_MAX) packets, stopping at EAGAIN.
  * Returns the count (0 if none was waiting) or -errno. */
