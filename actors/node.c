@@ -190,6 +190,8 @@ void node_conn_reap(floe_node_t *self, node_conn_t *c, const char *why)
 		node_flow_forget(self, c);
 	else
 		floe_allowedips_remove_owner(self->routes, c);
+	if (self->cfg.role == FLOE_ROLE_GATEWAY)
+		node_flow_host_routes(self, c, false);
 	/*
 	 * Leave the table and fold the final counters in at one moment, so
 	 * the totals never go down. A connection still running (a
@@ -630,6 +632,8 @@ static int poll_timeout_ms(floe_node_t *self, uint64_t now)
 
 	if (self->acl && self->next_acl_ms < next)
 		next = self->next_acl_ms;
+	if (self->roam_at_ms && self->roam_at_ms < next)
+		next = self->roam_at_ms;
 	if (next <= now)
 		return 0;
 	return next - now > 1000 ? 1000 : (int)(next - now);
@@ -675,11 +679,11 @@ int node_run(floe_actor_t *actor, floe_mailbox_t *mailbox, void *args)
 		goto fail;
 	if (self->app_signal)
 		goto ready;
-	self->portal = floe_portal_client_new(self->zmq_portal_ctx, self->cfg.portal_endpoint,
-					      self->cfg.portal_public_key, self->private_key,
-					      self->cfg.role == FLOE_ROLE_CLIENT ? FLOE_SIGNAL_ROLE_CLIENT
-										 : FLOE_SIGNAL_ROLE_GATEWAY,
-					      node_now_ms());
+	self->portal = floe_portal_client_new_worker(self->zmq_portal_ctx, self->cfg.portal_endpoint,
+						     self->cfg.portal_public_key, self->private_key,
+						     self->cfg.role == FLOE_ROLE_CLIENT ? FLOE_SIGNAL_ROLE_CLIENT
+											: FLOE_SIGNAL_ROLE_GATEWAY,
+						     (int)self->cfg.worker, (int)self->cfg.workers, node_now_ms());
 	if (!self->portal) {
 		rc = errno ? -errno : -EINVAL;
 		snprintf(self->err, sizeof(self->err), "portal %s: %s", self->cfg.portal_endpoint, strerror(-rc));
@@ -724,9 +728,15 @@ ready:
 		if (tun_i >= 0 && (items[tun_i].revents & ZMQ_POLLIN))
 			read_tun(self);
 		now = node_now_ms();
+		/* The first change arms the timer, later ones join it: the
+		 * replacement comes NODE_ROAM_SETTLE_MS after the first. */
 		if (watch_i >= 0 && (items[watch_i].revents & ZMQ_POLLIN) &&
-		    floe_addrwatch_read(self->addrwatch) > 0)
+		    floe_addrwatch_read(self->addrwatch) > 0 && !self->roam_at_ms)
+			self->roam_at_ms = now + NODE_ROAM_SETTLE_MS;
+		if (self->roam_at_ms && now >= self->roam_at_ms) {
+			self->roam_at_ms = 0;
 			node_flow_roam(self, now);
+		}
 		if (self->portal)
 			node_flow_tick(self, now);
 		if (self->acl && now >= self->next_acl_ms) {

@@ -113,6 +113,11 @@ static const char *config_error(const floe_node_config_t *cfg)
 	if ((cfg->n_local_addrs && !cfg->local_addrs) || (cfg->n_tun_addresses && !cfg->tun_addresses) ||
 	    (cfg->n_tun_routes && !cfg->tun_routes))
 		return "an address list is NULL";
+	if (cfg->workers && (cfg->role != FLOE_ROLE_GATEWAY || !cfg->portal_endpoint ||
+			     cfg->device != FLOE_NODE_DEVICE_TUN))
+		return "workers: only a gateway with a portal and a TUN shards";
+	if (cfg->workers > FLOE_NODE_MAX_WORKERS || (cfg->workers && cfg->worker >= cfg->workers))
+		return "worker index out of range";
 	if (sodium_is_zero(cfg->private_key, sizeof(cfg->private_key)))
 		return "the private key is all zero (not set?)";
 	return NULL;

@@ -94,7 +94,9 @@ void node_flow_replace_silent(floe_node_t *self, const char *resource, bool was_
 	 * has been unanswered for seconds retransmits late (its RTO doubled
 	 * every time), and the new path takes a moment to come up. */
 	res->last_request_ms = 0;
-	(void)node_flow_request(self, res, now_ms);
+	/* Without a portal link the request is not sent: ask on the next
+	 * welcome rather than at the next packet, up to a second later. */
+	res->flow_wanted = !node_flow_request(self, res, now_ms) && !floe_portal_client_connected(self->portal);
 }
 
 /* ---- client ---- */
@@ -115,6 +117,11 @@ void node_flow_roam(floe_node_t *self, uint64_t now_ms)
 		direct[n++] = c->has_path && c->path.local_type != FLOE_ICE_CAND_RELAY &&
 			      c->path.remote_type != FLOE_ICE_CAND_RELAY;
 	}
+	/* Our TCP connection to the portal may leave from an address that is
+	 * gone: silence would tell in FLOE_PORTAL_DEAD_AFTER_MS, and the flow
+	 * requests sent meanwhile would be lost. Their replacements are asked
+	 * for once welcomed again (flow_wanted). */
+	(void)floe_portal_client_redial(self->portal, now_ms);
 	if (!n)
 		return;
 	floe_log(FLOE_LOG_INFO, NODE_LOG, "Local addresses changed: replacing connections",
@@ -252,6 +259,7 @@ static void set_resources(floe_node_t *self, const floe_signal_resource_list_t *
 		if (old) {
 			r->conn = old->conn;
 			r->last_request_ms = old->last_request_ms;
+			r->flow_wanted = old->flow_wanted;
 		}
 		if (self->tun) {
 			floe_cidr_t route = r->cidr;
@@ -371,6 +379,33 @@ static void route_client(floe_node_t *self, node_conn_t *c)
 	}
 }
 
+/*
+ * A sharded gateway's worker: the client's tunnel addresses route to this
+ * worker's TUN while it holds the client (present), and no longer after
+ * (the route is removed only where it still leads here). A failure is
+ * logged: the client still connects, but resources' packets to it go to
+ * whichever device the broader route names.
+ */
+void node_flow_host_routes(floe_node_t *self, const node_conn_t *c, bool present)
+{
+	floe_cidr_t host;
+	int r = 0;
+
+	if (!self->cfg.workers || !self->tun)
+		return;
+	for (int v6 = 0; v6 <= 1; v6++) {
+		if (!(v6 ? c->has_v6 : c->has_v4))
+			continue;
+		host = (floe_cidr_t){ .family = v6 ? AF_INET6 : AF_INET, .prefix = v6 ? 128 : 32 };
+		memcpy(host.addr, v6 ? c->tun_v6 : c->tun_v4, v6 ? FLOE_ADDR_V6_LEN : FLOE_ADDR_V4_LEN);
+		r = floe_tun_set_host_route(self->tun, &host, present);
+		if (r < 0 && r != -ESRCH)
+			floe_log_ratelimited(FLOE_LOG_WARNING, NODE_LOG,
+					     present ? "Cannot add host route" : "Cannot remove host route",
+					     FLOE_F_STR("cid", c->label), FLOE_F_STR("error", strerror(-r)));
+	}
+}
+
 static void authorize_flow(floe_node_t *self, const floe_signal_msg_t *msg)
 {
 	const __typeof__(msg->u.authorize_flow) *a = &msg->u.authorize_flow;
@@ -413,6 +448,7 @@ static void authorize_flow(floe_node_t *self, const floe_signal_msg_t *msg)
 		goto out;
 	}
 	route_client(self, c);
+	node_flow_host_routes(self, c, true);
 	node_conn_send(self, c, floe_conn_msg_credentials(a->ice.ufrag, a->ice.pwd));
 	memset(&self->sig_out, 0, sizeof(self->sig_out));
 	self->sig_out.type = FLOE_SIGNAL_FLOW_ACCEPTED;
@@ -511,6 +547,22 @@ void node_flow_handle_portal(floe_node_t *self)
 	}
 }
 
+/* Client, on a welcome: the replacements that found no portal link. */
+static void request_wanted(floe_node_t *self, uint64_t now_ms)
+{
+	for (size_t i = 0; i < self->n_resources; i++) {
+		node_resource_t *res = &self->resources[i];
+
+		if (!res->flow_wanted)
+			continue;
+		res->flow_wanted = false;
+		if (res->conn)
+			continue;
+		res->last_request_ms = 0;
+		(void)node_flow_request(self, res, now_ms);
+	}
+}
+
 void node_flow_tick(floe_node_t *self, uint64_t now_ms)
 {
 	floe_portal_event_t ev;
@@ -521,9 +573,10 @@ void node_flow_tick(floe_node_t *self, uint64_t now_ms)
 		bool up = ev == FLOE_PORTAL_EVENT_CONNECTED;
 
 		atomic_store(&self->portal_up, up);
-		if (up)
+		if (up) {
 			floe_log(FLOE_LOG_INFO, NODE_LOG, "Connected to portal");
-		else
+			request_wanted(self, now_ms);
+		} else
 			floe_log(FLOE_LOG_WARNING, NODE_LOG,
 				 "Lost the portal; tunnels keep working, reconnecting with backoff");
 	}

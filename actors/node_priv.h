@@ -40,6 +40,11 @@ enum node_limits {
 	NODE_INBOX_RESERVE_MSGS = 32768,    /* for events only */
 	NODE_ACL_TICK_MS = 250,             /* grant expiry: a grant stops within 1 s */
 	NODE_FLOW_RETRY_MS = 1000,          /* one request_flow per resource per second at most */
+	/* A new address is added and the old one deleted a moment later (two
+	 * notifications): replacing once after both costs this much, twice
+	 * would put two flow requests for one resource in flight, and the
+	 * portal's grant does not say which request it answers. */
+	NODE_ROAM_SETTLE_MS = 100,
 	NODE_PENDING_CANDIDATES = 16,       /* local candidates kept until the cid is known */
 	NODE_MAX_RESOURCES = FLOE_SIGNAL_MAX_RESOURCES,
 	NODE_PORTAL_BATCH = 64,             /* portal messages handled per wake-up */
@@ -110,6 +115,7 @@ typedef struct {
 	node_conn_t *conn;                  /* NULL: the next packet asks for a flow */
 	uint64_t last_request_ms;
 	bool direct_path_lost;              /* the last connection's direct path went silent */
+	bool flow_wanted;                   /* a replacement waits for the portal's welcome */
 } node_resource_t;
 
 struct floe_node {
@@ -158,6 +164,7 @@ struct floe_node {
 	floe_mailbox_t *mailbox;
 	floe_portal_client_t *portal;
 	floe_addrwatch_t *addrwatch;        /* client with a portal: local address changes */
+	uint64_t roam_at_ms;                /* 0, or when to replace after an address change */
 	floe_tun_t *tun;
 	uint8_t *tun_frame;                 /* TUN with offloads: one read (up to 64 KiB) */
 	uint8_t *tun_seg;                   /* a packet split off it (same allocation) */
@@ -228,6 +235,8 @@ void node_flow_local_candidate(floe_node_t *self, node_conn_t *c, const char *li
 void node_flow_gathering_done(floe_node_t *self, node_conn_t *c);
 /* Client: forget a reaped connection in the resource table. */
 void node_flow_forget(floe_node_t *self, node_conn_t *c);
+/* Sharded gateway: adds (present) or removes c's host routes on the TUN. */
+void node_flow_host_routes(floe_node_t *self, const node_conn_t *c, bool present);
 /* Client: a connection of this resource failed as silent (conn.h,
  * liveness) and is reaped: ask for its replacement now. */
 void node_flow_replace_silent(floe_node_t *self, const char *resource, bool was_direct, uint64_t now_ms);

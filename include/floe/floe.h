@@ -246,6 +246,7 @@ enum floe_node_limits {
 	FLOE_NODE_EVENT_QUEUE_MAX = 1024,    /* events held for the application */
 	FLOE_NODE_ERR_BYTES = 256,           /* enough for any floe_node_new error */
 	FLOE_ID_BYTES = 64,                  /* a portal cid / client id, NUL included */
+	FLOE_NODE_MAX_WORKERS = 64,          /* processes of one sharded gateway */
 };
 
 typedef enum {
@@ -294,6 +295,16 @@ typedef struct {
 	size_t n_tun_addresses;
 	const char *const *tun_routes;
 	size_t n_tun_routes;
+	/*
+	 * One process of a sharded gateway (docs/perf.md, "10,000
+	 * connections"): worker `worker` of `workers` says so in its portal
+	 * hello, and for each client it accepts it routes that client's tunnel
+	 * addresses (/32, /128) to its own TUN, so the kernel hands the
+	 * client's packets to this process. workers 0 (the default): one
+	 * process, no host routes. Gateway with a portal and a TUN only.
+	 */
+	unsigned worker;
+	unsigned workers;
 } floe_node_config_t;
 
 /* ------------------------------------------------------------------ */
