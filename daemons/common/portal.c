@@ -21,16 +21,26 @@ enum {
 	RID_MAX_BYTES = 256, /* ZeroMQ routing ids are at most 255 bytes */
 };
 
-/* One per configured node, kept across reloads by public key. */
+/* One process's ZeroMQ connection: a node's, or one worker's of a sharded gateway. */
 typedef struct {
-	char key_b64[FLOE_SIGNAL_KEY_CAP];
-	bool gateway;
-	size_t index;          /* into cfg->gateways or cfg->clients */
 	bool online;           /* said hello and pinged within the dead time */
 	uint8_t rid[RID_MAX_BYTES];
 	size_t rid_len;
 	uint64_t last_seen_ms;
 	char boot_id[FLOE_SIGNAL_BOOT_ID_CAP]; /* from its last hello */
+} link_t;
+
+/*
+ * One per configured node, kept across reloads by public key. A node has
+ * one link; a sharded gateway one per worker (n_workers, from its hellos),
+ * and stays one identity: one entry here, in the flow table and in logs.
+ */
+typedef struct {
+	char key_b64[FLOE_SIGNAL_KEY_CAP];
+	bool gateway;
+	size_t index;          /* into cfg->gateways or cfg->clients */
+	unsigned n_workers;    /* >= 1 */
+	link_t *links;         /* n_workers entries, owned */
 } session_t;
 
 typedef enum {
@@ -45,6 +55,7 @@ typedef struct {
 	char client_key[FLOE_SIGNAL_KEY_CAP];
 	char gateway_key[FLOE_SIGNAL_KEY_CAP];
 	floe_signal_resource_t resource;
+	unsigned worker;               /* the gateway's worker holding it (floe_portal_place) */
 	char psk[FLOE_SIGNAL_KEY_CAP]; /* until granted; wiped when the flow leaves AUTHORIZING */
 	uint64_t deadline_ms;          /* authorize timeout, then idle timeout */
 } flow_t;
@@ -88,8 +99,42 @@ static session_t *session_by_key(floe_portal_t *self, const char *b64)
 	return NULL;
 }
 
+/* A node's only link; a sharded gateway's worker 0. */
+static link_t *link0(const session_t *s)
+{
+	return &s->links[0];
+}
+
+static bool session_online(const session_t *s)
+{
+	for (unsigned k = 0; k < s->n_workers; k++) {
+		if (s->links[k].online)
+			return true;
+	}
+	return false;
+}
+
+/* The worker whose current connection is rid, or -1. */
+static int link_by_rid(const session_t *s, const uint8_t *rid, size_t rid_len)
+{
+	for (unsigned k = 0; k < s->n_workers; k++) {
+		const link_t *l = &s->links[k];
+
+		if (l->online && l->rid_len == rid_len && !memcmp(l->rid, rid, rid_len))
+			return (int)k;
+	}
+	return -1;
+}
+
+static void sessions_free(session_t *s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		free(s[i].links);
+	free(s);
+}
+
 /* Rebuilds the session table for cfg, keeping the link state of nodes
- * that stay (by key). */
+ * that stay (by key): their links move to the new table. */
 static int sessions_rebuild(floe_portal_t *self, const floe_portal_config_t *cfg)
 {
 	size_t n = cfg->n_gateways + cfg->n_clients;
@@ -103,13 +148,33 @@ static int sessions_rebuild(floe_portal_t *self, const floe_portal_config_t *cfg
 		const floe_portal_node_conf_t *nc = gw ? &cfg->gateways[idx] : &cfg->clients[idx];
 		session_t *old = session_by_key(self, nc->public_key_b64);
 
-		if (old && old->gateway == gw)
+		if (old && old->gateway == gw && old->links) {
 			s[i] = *old;
+			old->links = NULL;
+		} else {
+			s[i].n_workers = 1;
+			s[i].links = calloc(1, sizeof(link_t));
+		}
 		memcpy(s[i].key_b64, nc->public_key_b64, FLOE_SIGNAL_KEY_CAP);
 		s[i].gateway = gw;
 		s[i].index = idx;
 	}
-	free(self->sessions);
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i].links) {
+			/* give the moved links back before failing */
+			for (size_t j = 0; j < n; j++) {
+				session_t *old = session_by_key(self, s[j].key_b64);
+
+				if (old && !old->links && s[j].links) {
+					old->links = s[j].links;
+					s[j].links = NULL;
+				}
+			}
+			sessions_free(s, n);
+			return -ENOMEM;
+		}
+	}
+	sessions_free(self->sessions, self->n_sessions);
 	self->sessions = s;
 	self->n_sessions = n;
 	return 0;
@@ -182,7 +247,7 @@ static void peer_of(const floe_portal_node_conf_t *nc, floe_signal_peer_t *p)
 /* ------------------------------------------------------------------ */
 /* Sending                                                             */
 
-static int send_to(floe_portal_t *self, const session_t *s, const floe_signal_msg_t *msg)
+static int send_link(floe_portal_t *self, const link_t *s, const floe_signal_msg_t *msg)
 {
 	size_t len = 0;
 	int r;
@@ -209,14 +274,20 @@ static int send_to(floe_portal_t *self, const session_t *s, const floe_signal_ms
 	return r;
 }
 
+/* To a client, or to a gateway's worker 0. */
+static int send_to(floe_portal_t *self, const session_t *s, const floe_signal_msg_t *msg)
+{
+	return send_link(self, link0(s), msg);
+}
+
 static void send_error(floe_portal_t *self, const uint8_t *rid, size_t rid_len, const char *reason)
 {
-	session_t tmp = { .online = true, .rid_len = rid_len };
+	link_t tmp = { .online = true, .rid_len = rid_len };
 
 	memcpy(tmp.rid, rid, rid_len);
 	self->out.type = FLOE_SIGNAL_ERROR;
 	snprintf(self->out.u.error.reason, sizeof(self->out.u.error.reason), "%s", reason);
-	send_to(self, &tmp, &self->out);
+	send_link(self, &tmp, &self->out);
 	floe_signal_msg_wipe(&self->out);
 }
 
@@ -254,7 +325,7 @@ static void push_to_gateways(floe_portal_t *self, const floe_portal_config_t *cf
 	for (size_t g = 0; g < cfg->n_gateways; g++) {
 		session_t *s = session_by_key(self, cfg->gateways[g].public_key_b64);
 
-		if (!s || !s->online || !gateway_serves(&cfg->gateways[g], resource))
+		if (!s || !session_online(s) || !gateway_serves(&cfg->gateways[g], resource))
 			continue;
 		memset(m, 0, sizeof(*m));
 		if (grant) {
@@ -268,7 +339,10 @@ static void push_to_gateways(floe_portal_t *self, const floe_portal_config_t *cf
 			memset(m->u.revoke.client.tunnel_ipv6, 0, sizeof(m->u.revoke.client.tunnel_ipv6));
 			memcpy(m->u.revoke.resource, cfg->resources[resource].res.id, FLOE_SIGNAL_ID_CAP);
 		}
-		if (send_to(self, s, m) == 0) {
+		/* every worker: policy is per gateway, whichever holds the flow */
+		for (unsigned k = 0; k < s->n_workers; k++) {
+			if (!s->links[k].online || send_link(self, &s->links[k], m) < 0)
+				continue;
 			if (grant)
 				self->stats.grants_sent++;
 			else
@@ -315,19 +389,49 @@ static void flows_drop_pair(floe_portal_t *self, const char *client_key, const c
 	}
 }
 
-/* Round-robin among online gateways serving the resource. */
-static session_t *pick_gateway(floe_portal_t *self, size_t resource)
+unsigned floe_portal_place(const char *client_key_b64, unsigned workers)
+{
+	/* FNV-1a over the key's text: the same on every portal and every
+	 * restart, so a client's flows always land on the same worker. */
+	uint64_t h = 14695981039346656037ULL;
+
+	if (!client_key_b64 || workers <= 1)
+		return 0;
+	for (const char *c = client_key_b64; *c; c++) {
+		h ^= (uint8_t)*c;
+		h *= 1099511628211ULL;
+	}
+	return (unsigned)(h % workers);
+}
+
+/*
+ * Round-robin among gateways serving the resource whose worker for this
+ * client (floe_portal_place) is online. A sharded gateway whose worker for
+ * the client is down is passed over: the client is never moved to another
+ * worker (its flows stay on one process); *worker_down says why none was
+ * found, and the client asks again with its next packet.
+ */
+static session_t *pick_gateway(floe_portal_t *self, size_t resource, const char *client_key,
+			       unsigned *worker, bool *worker_down)
 {
 	const floe_portal_config_t *cfg = self->cfg;
 
+	*worker_down = false;
 	for (size_t k = 0; k < cfg->n_gateways; k++) {
 		size_t g = (self->rr_next + k) % cfg->n_gateways;
 		session_t *s = session_by_key(self, cfg->gateways[g].public_key_b64);
+		unsigned w;
 
-		if (s && s->online && gateway_serves(&cfg->gateways[g], resource)) {
-			self->rr_next = g + 1;
-			return s;
+		if (!s || !session_online(s) || !gateway_serves(&cfg->gateways[g], resource))
+			continue;
+		w = floe_portal_place(client_key, s->n_workers);
+		if (!s->links[w].online) {
+			*worker_down = true;
+			continue;
 		}
+		self->rr_next = g + 1;
+		*worker = w;
+		return s;
 	}
 	return NULL;
 }
@@ -340,6 +444,8 @@ static void on_request_flow(floe_portal_t *self, session_t *client, uint64_t now
 	uint8_t psk[FLOE_SIGNAL_PSK_LEN];
 	floe_signal_resource_t granted;
 	long ri = floe_portal_config_find_resource(self->cfg, rid);
+	unsigned worker = 0;
+	bool worker_down;
 	session_t *gw;
 	flow_t *f;
 
@@ -347,9 +453,9 @@ static void on_request_flow(floe_portal_t *self, session_t *client, uint64_t now
 		deny(self, client, rid, "no grant");
 		return;
 	}
-	gw = pick_gateway(self, (size_t)ri);
+	gw = pick_gateway(self, (size_t)ri, client->key_b64, &worker, &worker_down);
 	if (!gw) {
-		deny(self, client, rid, "no gateway online");
+		deny(self, client, rid, worker_down ? "gateway worker offline" : "no gateway online");
 		return;
 	}
 	f = flow_alloc(self);
@@ -360,6 +466,7 @@ static void on_request_flow(floe_portal_t *self, session_t *client, uint64_t now
 	floe_signal_uuid_generate(f->cid);
 	memcpy(f->client_key, client->key_b64, FLOE_SIGNAL_KEY_CAP);
 	memcpy(f->gateway_key, gw->key_b64, FLOE_SIGNAL_KEY_CAP);
+	f->worker = worker;
 	f->resource = granted;
 	/* A fresh PSK per flow: WireGuard's psk slot, so a flow's session
 	 * keys depend on something only this portal handed out. */
@@ -376,7 +483,7 @@ static void on_request_flow(floe_portal_t *self, session_t *client, uint64_t now
 	memcpy(m->u.authorize_flow.psk, f->psk, sizeof(f->psk));
 	m->u.authorize_flow.resource = granted;
 	m->u.authorize_flow.ice = in->u.request_flow.ice;
-	if (send_to(self, gw, m) < 0) {
+	if (send_link(self, &gw->links[worker], m) < 0) {
 		floe_signal_msg_wipe(m);
 		flow_free(f);
 		deny(self, client, rid, "gateway unreachable");
@@ -386,11 +493,11 @@ static void on_request_flow(floe_portal_t *self, session_t *client, uint64_t now
 	self->stats.flows_authorized++;
 	floe_log(FLOE_LOG_INFO, LOG_TARGET, "Authorizing flow", FLOE_F_STR("cid", f->cid),
 		 FLOE_F_STR("client_id", session_conf(self, client)->name), FLOE_F_STR("resource", rid),
-		 FLOE_F_STR("gateway_id", session_conf(self, gw)->name));
+		 FLOE_F_STR("gateway_id", session_conf(self, gw)->name), FLOE_F_U64("worker", worker));
 }
 
-/* flow_accepted / flow_rejected: only the flow's gateway, only once. */
-static void on_gateway_answer(floe_portal_t *self, session_t *gw, uint64_t now_ms)
+/* flow_accepted / flow_rejected: only the flow's gateway worker, only once. */
+static void on_gateway_answer(floe_portal_t *self, session_t *gw, unsigned worker, uint64_t now_ms)
 {
 	const floe_signal_msg_t *in = &self->in;
 	bool accepted = in->type == FLOE_SIGNAL_FLOW_ACCEPTED;
@@ -399,7 +506,7 @@ static void on_gateway_answer(floe_portal_t *self, session_t *gw, uint64_t now_m
 	floe_signal_msg_t *m = &self->out;
 	session_t *client;
 
-	if (!f || f->state != FLOW_AUTHORIZING || strcmp(f->gateway_key, gw->key_b64)) {
+	if (!f || f->state != FLOW_AUTHORIZING || strcmp(f->gateway_key, gw->key_b64) || f->worker != worker) {
 		self->stats.unexpected_msgs++;
 		floe_log_ratelimited(FLOE_LOG_WARNING, LOG_TARGET, "Answer for a flow this gateway does not hold",
 				     FLOE_F_STR("cid", cid), FLOE_F_STR("gateway_id", session_conf(self, gw)->name));
@@ -437,8 +544,9 @@ static void on_gateway_answer(floe_portal_t *self, session_t *gw, uint64_t now_m
 		 FLOE_F_STR("resource", f->resource.id));
 }
 
-/* candidate / end_of_candidates: to the flow's other party only. */
-static void on_candidate(floe_portal_t *self, session_t *from, uint64_t now_ms)
+/* candidate / end_of_candidates: to the flow's other party only (a
+ * gateway's: the worker holding the flow). */
+static void on_candidate(floe_portal_t *self, session_t *from, unsigned worker, uint64_t now_ms)
 {
 	const char *cid = self->in.type == FLOE_SIGNAL_CANDIDATE ? self->in.u.candidate.cid
 								  : self->in.u.end_of_candidates.cid;
@@ -448,7 +556,7 @@ static void on_candidate(floe_portal_t *self, session_t *from, uint64_t now_ms)
 
 	if (f && !strcmp(f->client_key, from->key_b64))
 		other = f->gateway_key;
-	else if (f && !strcmp(f->gateway_key, from->key_b64))
+	else if (f && !strcmp(f->gateway_key, from->key_b64) && f->worker == worker)
 		other = f->client_key;
 	if (!other) {
 		self->stats.foreign_cid_drops++;
@@ -457,20 +565,20 @@ static void on_candidate(floe_portal_t *self, session_t *from, uint64_t now_ms)
 		return;
 	}
 	to = session_by_key(self, other);
-	if (!to)
+	if (!to || (to->gateway && f->worker >= to->n_workers))
 		return;
 	if (f->state == FLOW_ESTABLISHED)
 		f->deadline_ms = now_ms + FLOE_PORTAL_FLOW_IDLE_MS;
-	send_to(self, to, &self->in);
+	send_link(self, to->gateway ? &to->links[f->worker] : link0(to), &self->in);
 }
 
 /*
- * A gateway that said hello with a new boot id is a new process: every flow
- * it served is gone with its connections. Tell each client at once, so it
- * replaces its connection now rather than when ICE consent on the dead path
- * runs out (~10 s).
+ * A gateway (worker) that said hello with a new boot id is a new process:
+ * every flow it served is gone with its connections. Tell each client at
+ * once, so it replaces its connection now rather than when ICE consent on
+ * the dead path runs out (~10 s). worker < 0: every worker's flows.
  */
-static void s_gateway_restarted(floe_portal_t *self, session_t *gw)
+static void s_gateway_restarted(floe_portal_t *self, session_t *gw, int worker)
 {
 	floe_signal_msg_t m;
 
@@ -478,10 +586,11 @@ static void s_gateway_restarted(floe_portal_t *self, session_t *gw)
 		flow_t *f = &self->flows[i];
 		session_t *client;
 
-		if (f->state == FLOW_FREE || strcmp(f->gateway_key, gw->key_b64))
+		if (f->state == FLOW_FREE || strcmp(f->gateway_key, gw->key_b64) ||
+		    (worker >= 0 && f->worker != (unsigned)worker))
 			continue;
 		client = session_by_key(self, f->client_key);
-		if (client && client->online) {
+		if (client && session_online(client)) {
 			memset(&m, 0, sizeof(m));
 			m.type = FLOE_SIGNAL_FLOW_DENIED;
 			memcpy(m.u.flow_denied.resource, f->resource.id, sizeof(m.u.flow_denied.resource));
@@ -512,27 +621,94 @@ static int mint_relay(const floe_portal_relay_secret_t *sc, const char *node_id,
 	return rc;
 }
 
+/* Refuses a hello: an error to that connection, counted and logged. */
+static void refuse_hello(floe_portal_t *self, const session_t *s, const uint8_t *rid, size_t rid_len,
+			 const char *reason)
+{
+	self->stats.hellos_refused++;
+	floe_log_ratelimited(FLOE_LOG_WARNING, LOG_TARGET, "Hello refused",
+			     FLOE_F_STR("node_id", session_conf(self, s)->name), FLOE_F_STR("reason", reason));
+	send_error(self, rid, rid_len, reason);
+}
+
+/*
+ * The worker index of a hello (k of n; none said: 0 of 1), checked against
+ * the session: only gateways shard, 1 <= n <= FLOE_PORTAL_MAX_WORKERS,
+ * k < n, and n changes only while no other worker is online (a gateway
+ * restarted with a new Workers value; its old flows end). Returns the
+ * worker, or -1 after refusing the hello.
+ */
+static int hello_worker(floe_portal_t *self, session_t *s, const uint8_t *rid, size_t rid_len)
+{
+	const __typeof__(self->in.u.hello) *h = &self->in.u.hello;
+	unsigned k = h->has_worker ? (unsigned)h->worker : 0, n = h->has_worker ? (unsigned)h->workers : 1;
+	char why[FLOE_SIGNAL_REASON_CAP];
+	link_t *links;
+
+	if (h->has_worker && !s->gateway) {
+		refuse_hello(self, s, rid, rid_len, "only a gateway has workers");
+		return -1;
+	}
+	if (n == 0 || n > FLOE_PORTAL_MAX_WORKERS || k >= n) {
+		snprintf(why, sizeof(why), "bad worker index %d/%d (want 0 <= k < n <= %d)", h->worker, h->workers,
+			 FLOE_PORTAL_MAX_WORKERS);
+		refuse_hello(self, s, rid, rid_len, why);
+		return -1;
+	}
+	if (n == s->n_workers)
+		return (int)k;
+	for (unsigned i = 0; i < s->n_workers; i++) {
+		const link_t *l = &s->links[i];
+
+		if (l->online && !(l->rid_len == rid_len && !memcmp(l->rid, rid, rid_len))) {
+			snprintf(why, sizeof(why), "worker count %u differs from the %u of this gateway's online workers",
+				 n, s->n_workers);
+			refuse_hello(self, s, rid, rid_len, why);
+			return -1;
+		}
+	}
+	links = calloc(n, sizeof(*links));
+	if (!links) {
+		refuse_hello(self, s, rid, rid_len, "out of memory");
+		return -1;
+	}
+	/* flows were placed for the old count: they end */
+	s_gateway_restarted(self, s, -1);
+	floe_log(FLOE_LOG_INFO, LOG_TARGET, "Gateway workers changed", FLOE_F_STR("node_id", session_conf(self, s)->name),
+		 FLOE_F_U64("from", s->n_workers), FLOE_F_U64("to", n));
+	free(s->links);
+	s->links = links;
+	s->n_workers = n;
+	return (int)k;
+}
+
 static void on_hello(floe_portal_t *self, session_t *s, const uint8_t *rid, size_t rid_len,
 		     uint64_t now_ms)
 {
 	const floe_portal_node_conf_t *nc = session_conf(self, s);
 	floe_signal_msg_t *m = &self->out;
 	bool wants_gateway = self->in.u.hello.role == FLOE_SIGNAL_ROLE_GATEWAY;
+	int worker;
+	link_t *l;
 
 	if (wants_gateway != s->gateway) {
 		send_error(self, rid, rid_len, "role does not match the portal's configuration");
 		return;
 	}
-	if (s->gateway && s->boot_id[0] && strcmp(s->boot_id, self->in.u.hello.boot_id)) {
+	worker = hello_worker(self, s, rid, rid_len);
+	if (worker < 0)
+		return;
+	l = &s->links[worker];
+	if (s->gateway && l->boot_id[0] && strcmp(l->boot_id, self->in.u.hello.boot_id)) {
 		floe_log(FLOE_LOG_INFO, LOG_TARGET, "Gateway restarted, ending its flows",
-			 FLOE_F_STR("node_id", nc->name));
-		s_gateway_restarted(self, s);
+			 FLOE_F_STR("node_id", nc->name), FLOE_F_I64("worker", worker));
+		s_gateway_restarted(self, s, worker);
 	}
-	memcpy(s->boot_id, self->in.u.hello.boot_id, sizeof(s->boot_id));
-	memcpy(s->rid, rid, rid_len);
-	s->rid_len = rid_len;
-	s->last_seen_ms = now_ms;
-	s->online = true;
+	memcpy(l->boot_id, self->in.u.hello.boot_id, sizeof(l->boot_id));
+	memcpy(l->rid, rid, rid_len);
+	l->rid_len = rid_len;
+	l->last_seen_ms = now_ms;
+	l->online = true;
 
 	memset(m, 0, sizeof(*m));
 	m->type = FLOE_SIGNAL_WELCOME;
@@ -554,16 +730,17 @@ static void on_hello(floe_portal_t *self, session_t *s, const uint8_t *rid, size
 			continue; /* logged; the node gets the other relays */
 		m->u.welcome.n_relays++;
 	}
-	send_to(self, s, m);
+	send_link(self, l, m);
 	floe_signal_msg_wipe(m); /* relay passwords */
 	floe_log(FLOE_LOG_INFO, LOG_TARGET, "Node connected", FLOE_F_STR("node_id", nc->name),
-		 FLOE_F_STR("role", s->gateway ? "gateway" : "client"));
+		 FLOE_F_STR("role", s->gateway ? "gateway" : "client"), FLOE_F_I64("worker", worker),
+		 FLOE_F_U64("workers", s->n_workers));
 }
 
 static void dispatch(floe_portal_t *self, session_t *s, const uint8_t *rid, size_t rid_len,
 		     uint64_t now_ms)
 {
-	bool current = s->online && s->rid_len == rid_len && !memcmp(s->rid, rid, rid_len);
+	int worker = link_by_rid(s, rid, rid_len);
 	floe_signal_type_t t = self->in.type;
 
 	if (t == FLOE_SIGNAL_HELLO) {
@@ -572,15 +749,15 @@ static void dispatch(floe_portal_t *self, session_t *s, const uint8_t *rid, size
 	}
 	/* Anything else needs a hello on this very connection: after a portal
 	 * restart, silence (no pong) makes the node redial and say hello. */
-	if (!current) {
+	if (worker < 0) {
 		self->stats.unexpected_msgs++;
 		return;
 	}
-	s->last_seen_ms = now_ms;
+	s->links[worker].last_seen_ms = now_ms;
 	switch (t) {
 	case FLOE_SIGNAL_PING:
 		self->out.type = FLOE_SIGNAL_PONG;
-		send_to(self, s, &self->out);
+		send_link(self, &s->links[worker], &self->out);
 		return;
 	case FLOE_SIGNAL_REQUEST_FLOW:
 		if (!s->gateway) {
@@ -591,13 +768,13 @@ static void dispatch(floe_portal_t *self, session_t *s, const uint8_t *rid, size
 	case FLOE_SIGNAL_FLOW_ACCEPTED:
 	case FLOE_SIGNAL_FLOW_REJECTED:
 		if (s->gateway) {
-			on_gateway_answer(self, s, now_ms);
+			on_gateway_answer(self, s, (unsigned)worker, now_ms);
 			return;
 		}
 		break;
 	case FLOE_SIGNAL_CANDIDATE:
 	case FLOE_SIGNAL_END_OF_CANDIDATES:
-		on_candidate(self, s, now_ms);
+		on_candidate(self, s, (unsigned)worker, now_ms);
 		return;
 	default:
 		break;
@@ -701,7 +878,7 @@ static void expire_grants(floe_portal_t *self, int64_t now_s)
 		push_to_gateways(self, cfg, g->client, g->resource, NULL);
 		flows_drop_pair(self, cfg->clients[g->client].public_key_b64, cfg->resources[g->resource].res.id);
 		client = session_by_key(self, cfg->clients[g->client].public_key_b64);
-		if (client && client->online)
+		if (client && session_online(client))
 			push_resources(self, client, now_s);
 	}
 }
@@ -714,10 +891,14 @@ int floe_portal_tick(floe_portal_t *self, uint64_t now_ms)
 	for (size_t i = 0; i < self->n_sessions; i++) {
 		session_t *s = &self->sessions[i];
 
-		if (s->online && now_ms - s->last_seen_ms >= FLOE_PORTAL_NODE_DEAD_AFTER_MS) {
-			s->online = false;
-			floe_log(FLOE_LOG_INFO, LOG_TARGET, "Node disconnected",
-				 FLOE_F_STR("node_id", session_conf(self, s)->name));
+		for (unsigned k = 0; k < s->n_workers; k++) {
+			link_t *l = &s->links[k];
+
+			if (l->online && now_ms - l->last_seen_ms >= FLOE_PORTAL_NODE_DEAD_AFTER_MS) {
+				l->online = false;
+				floe_log(FLOE_LOG_INFO, LOG_TARGET, "Node disconnected",
+					 FLOE_F_STR("node_id", session_conf(self, s)->name), FLOE_F_U64("worker", k));
+			}
 		}
 	}
 	for (size_t i = 0; i < FLOE_PORTAL_MAX_FLOWS; i++) {
@@ -805,7 +986,7 @@ int floe_portal_reload(floe_portal_t *self, floe_portal_config_t **cfg_p, uint64
 		floe_signal_resource_list_t *before = &self->in.u.resources.resources;
 		floe_signal_resource_list_t *after = &self->out.u.resources.resources;
 
-		if (!s || !s->online)
+		if (!s || !session_online(s))
 			continue;
 		for (size_t r1 = 0; r1 < cfg->n_resources; r1++) {
 			long orr = floe_portal_config_find_resource(old, cfg->resources[r1].res.id);
@@ -935,7 +1116,7 @@ void floe_portal_destroy(floe_portal_t **self_p)
 		free(self->flows);
 	}
 	free(self->grant_expired);
-	free(self->sessions);
+	sessions_free(self->sessions, self->n_sessions);
 	floe_portal_config_destroy(&self->cfg);
 	sodium_memzero(self->buf, sizeof(self->buf));
 	free(self);

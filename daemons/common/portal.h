@@ -39,6 +39,7 @@ enum floe_portal_limits {
 	FLOE_PORTAL_MAX_FLOWS = 4096,             /* flow table size; full: deny */
 	FLOE_PORTAL_BATCH = 256,                  /* frames handled per floe_portal_handle */
 	FLOE_PORTAL_ROUTER_HWM_MSGS = 10000,
+	FLOE_PORTAL_MAX_WORKERS = 64,             /* sessions of one sharded gateway */
 };
 
 typedef struct {
@@ -56,6 +57,7 @@ typedef struct {
 	uint64_t grants_sent;
 	uint64_t zap_accepted;
 	uint64_t zap_refused;
+	uint64_t hellos_refused;      /* bad worker index, or a worker count that changed */
 } floe_portal_stats_t;
 
 typedef struct floe_portal floe_portal_t;
@@ -81,5 +83,16 @@ FLOE_EXPORT uint64_t floe_portal_next_deadline_ms(const floe_portal_t *self);
 FLOE_EXPORT int floe_portal_reload(floe_portal_t *self, floe_portal_config_t **cfg_p, uint64_t now_ms);
 
 FLOE_EXPORT floe_portal_stats_t floe_portal_stats(const floe_portal_t *self);
+
+/*
+ * A sharded gateway (docs/perf.md): its K processes each say hello under
+ * the gateway's one key as worker k of K; the portal keeps one gateway with
+ * K links and places every flow of a client on worker
+ * floe_portal_place(client key, K), a hash that is the same on every
+ * portal. While that worker is offline the client's requests are denied
+ * ("gateway worker offline"); the client asks again with its next packet.
+ * A worker's new boot id ends that worker's flows only.
+ */
+FLOE_EXPORT unsigned floe_portal_place(const char *client_key_b64, unsigned workers);
 
 #endif
