@@ -33,6 +33,7 @@ typedef enum {
 	SECTION_ICE,
 	SECTION_CONTROL,
 	SECTION_METRICS,
+	SECTION_GATEWAY,
 } section_t;
 
 /* Once-only keys, file-wide (each section appears once). */
@@ -49,11 +50,13 @@ enum {
 	SEEN_FAILURE_TIMEOUT = 1u << 9,
 	SEEN_SOCKET = 1u << 10,
 	SEEN_LISTEN = 1u << 11,
+	SEEN_WORKERS = 1u << 12,
 };
 
 static const char *const section_names[] = {
 	[SECTION_INTERFACE] = "Interface", [SECTION_PORTAL] = "Portal", [SECTION_ICE] = "ICE",
 	[SECTION_CONTROL] = "Control",     [SECTION_METRICS] = "Metrics",
+	[SECTION_GATEWAY] = "Gateway",
 };
 
 typedef struct {
@@ -78,8 +81,8 @@ static void start_section(state_t *st, const char *name)
 			     st->section_line[i]);
 			return;
 		}
-		if (i == SECTION_METRICS && st->role != FLOE_ROLE_GATEWAY) {
-			fail(st, "[Metrics] is for floe-gateway only");
+		if ((i == SECTION_METRICS || i == SECTION_GATEWAY) && st->role != FLOE_ROLE_GATEWAY) {
+			fail(st, "[%s] is for floe-gateway only", section_names[i]);
 			return;
 		}
 		st->section = (section_t)i;
@@ -87,7 +90,7 @@ static void start_section(state_t *st, const char *name)
 		return;
 	}
 	st->section = SECTION_NONE;
-	fail(st, "unknown section [%s] (expected Interface, Portal, ICE, Control or Metrics)", name);
+	fail(st, "unknown section [%s] (expected Interface, Portal, ICE, Control, Metrics or Gateway)", name);
 }
 
 static void on_section(void *user, const char *name)
@@ -349,6 +352,24 @@ static void ice_key(state_t *st, const char *key, const char *value)
 	}
 }
 
+/* [Gateway] Workers: processes that share the gateway's connections. */
+static void gateway_key(state_t *st, const char *key, const char *value)
+{
+	unsigned long v;
+
+	if (strcasecmp(key, "Workers") != 0) {
+		fail(st, "unknown key '%s' in [Gateway]", key);
+		return;
+	}
+	if (!first_time(st, SEEN_WORKERS, key))
+		return;
+	if (!parse_uint(value, 1, FLOE_NODE_MAX_WORKERS, &v)) {
+		fail(st, "Workers: '%s' is not a number in 1-%d", value, FLOE_NODE_MAX_WORKERS);
+		return;
+	}
+	st->conf->workers = (unsigned)v;
+}
+
 static int handler(void *user, const char *section, const char *key, const char *value)
 {
 	state_t *st = user;
@@ -379,6 +400,9 @@ static int handler(void *user, const char *section, const char *key, const char 
 			 parse_host_port(st, key, value, true, st->conf->metrics_host,
 					 sizeof(st->conf->metrics_host), &st->conf->metrics_port))
 			st->conf->has_metrics = true;
+		break;
+	case SECTION_GATEWAY:
+		gateway_key(st, key, value);
 		break;
 	default:
 		fail(st, "key '%s' outside a section", key);
@@ -428,6 +452,7 @@ floe_nodeconf_t *floe_nodeconf_parse(const char *text, size_t len, const char *n
 	}
 	st.conf = c;
 	c->node.role = role;
+	c->workers = 1;
 	c->node.device = FLOE_NODE_DEVICE_TUN;
 	strcpy(c->tun_name, role == FLOE_ROLE_GATEWAY ? FLOE_NODECONF_GATEWAY_IFNAME
 						       : FLOE_NODECONF_CLIENT_IFNAME);

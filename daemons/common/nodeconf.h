@@ -10,6 +10,7 @@
  *                LocalAddress (repeatable), FailureTimeout (ms)
  *   [Control]    Socket
  *   [Metrics]    Listen (HOST:PORT; gateway only)
+ *   [Gateway]    Workers (1-64 processes sharing the connections; default 1)
  *
  * Keys and section names are case-insensitive. Every error is one line
  * "FILE:LINE: message" naming the key at fault. The private key and the TURN
@@ -51,6 +52,8 @@ typedef struct {
 	bool has_metrics;
 	char metrics_host[FLOE_NODECONF_STR_MAX];
 	uint16_t metrics_port;
+	/* [Gateway] Workers (gateway only; 1: one process, today's gateway). */
+	unsigned workers;
 
 	/* Storage behind node's pointers. */
 	char tun_name[FLOE_NODECONF_IFNAME_MAX + 1];

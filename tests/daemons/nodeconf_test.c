@@ -169,3 +169,25 @@ Test(nodeconf, required_keys)
 	expect_error("[Interface]\nPrivateKey = " KEY_A "\n", FLOE_ROLE_CLIENT, "[Portal] Endpoint is required");
 	expect_error(BASE "[ICE]\nTURNUser = u\n", FLOE_ROLE_CLIENT, "TURN, TURNUser and TURNPassword go together");
 }
+
+/* [Gateway] Workers: default 1 (one process, as before), 1-64, gateway only. */
+Test(nodeconf, gateway_workers)
+{
+	floe_nodeconf_t *c = parse(BASE, FLOE_ROLE_GATEWAY);
+
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_eq(c->workers, 1);
+	floe_nodeconf_destroy(&c);
+	c = parse(BASE "[Gateway]\nWorkers = 3\n", FLOE_ROLE_GATEWAY);
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_eq(c->workers, 3);
+	floe_nodeconf_destroy(&c);
+	expect_error(BASE "[Gateway]\nWorkers = 0\n", FLOE_ROLE_GATEWAY, "t.conf:7: Workers: '0' is not a number in 1-64");
+	expect_error(BASE "[Gateway]\nWorkers = -2\n", FLOE_ROLE_GATEWAY, "t.conf:7: Workers: '-2' is not a number");
+	expect_error(BASE "[Gateway]\nWorkers = 65\n", FLOE_ROLE_GATEWAY, "t.conf:7: Workers: '65'");
+	expect_error(BASE "[Gateway]\nWorkers = 99999999999\n", FLOE_ROLE_GATEWAY, "t.conf:7: Workers:");
+	expect_error(BASE "[Gateway]\nWorkers = three\n", FLOE_ROLE_GATEWAY, "t.conf:7: Workers: 'three'");
+	expect_error(BASE "[Gateway]\nWorkers = 2\nWorkers = 2\n", FLOE_ROLE_GATEWAY, "t.conf:8: Workers given twice");
+	expect_error(BASE "[Gateway]\nThreads = 2\n", FLOE_ROLE_GATEWAY, "t.conf:7: unknown key 'Threads' in [Gateway]");
+	expect_error(BASE "[Gateway]\nWorkers = 2\n", FLOE_ROLE_CLIENT, "t.conf:6: [Gateway] is for floe-gateway only");
+}
