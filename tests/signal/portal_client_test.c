@@ -227,6 +227,53 @@ Test(portal_client, wrong_portal_key_never_welcomes)
 	fixture_fini(&f);
 }
 
+/* A local address change: the link is given up on at once and dialled
+ * again at the next tick, not after DEAD_AFTER or a backoff. */
+Test(portal_client, redial_now)
+{
+	static floe_signal_msg_t msg;
+	fixture_t f = { 0 };
+	floe_portal_client_t *c;
+	uint8_t rid[256], rid2[256];
+	size_t rid_len, rid2_len;
+	char buf[4096];
+	uint64_t t = 1000000;
+
+	fixture_init(&f);
+	c = floe_portal_client_new(f.ctx, f.endpoint, f.portal_pub, f.node_sec, FLOE_SIGNAL_ROLE_CLIENT, t);
+	cr_assert_not_null(c);
+	cr_assert_gt(router_recv(&f, rid, &rid_len, buf, sizeof(buf), WAIT_MS), 0);
+	router_send(&f, rid, rid_len, welcome);
+	cr_assert_eq(client_wait(c, t, &msg), 0);
+	cr_assert_eq(floe_portal_client_next_event(c), FLOE_PORTAL_EVENT_CONNECTED);
+
+	t += 10;
+	cr_assert_eq(floe_portal_client_redial(c, t), 0);
+	cr_assert_not(floe_portal_client_connected(c));
+	cr_assert_eq(floe_portal_client_state(c), FLOE_PORTAL_LINK_BACKOFF);
+	cr_assert_eq(floe_portal_client_next_event(c), FLOE_PORTAL_EVENT_DISCONNECTED);
+	cr_assert_eq(floe_portal_client_next_deadline_ms(c), t, "dial at once, no backoff");
+	cr_assert_eq(floe_portal_client_tick(c, t), 0);
+	cr_assert_eq(floe_portal_client_state(c), FLOE_PORTAL_LINK_HELLO_SENT);
+	/* a new connection (new routing id) says hello */
+	cr_assert_gt(router_recv(&f, rid2, &rid2_len, buf, sizeof(buf), WAIT_MS), 0);
+	cr_assert_eq(strncmp(buf, HELLO_PREFIX, strlen(HELLO_PREFIX)), 0, "%s", buf);
+	cr_assert(rid2_len != rid_len || memcmp(rid, rid2, rid_len), "the old socket was reused");
+	router_send(&f, rid2, rid2_len, welcome);
+	cr_assert_eq(client_wait(c, t, &msg), 0);
+	cr_assert(floe_portal_client_connected(c));
+	cr_assert_eq(floe_portal_client_next_event(c), FLOE_PORTAL_EVENT_CONNECTED);
+
+	/* redialling while not connected reports no second DISCONNECTED */
+	cr_assert_eq(floe_portal_client_redial(c, t), 0);
+	cr_assert_eq(floe_portal_client_next_event(c), FLOE_PORTAL_EVENT_DISCONNECTED);
+	cr_assert_eq(floe_portal_client_redial(c, t), 0);
+	cr_assert_eq(floe_portal_client_next_event(c), FLOE_PORTAL_EVENT_NONE);
+	cr_assert_eq(floe_portal_client_redial(NULL, t), -EINVAL);
+	floe_portal_client_destroy(&c);
+	fixture_fini(&f);
+}
+
 Test(portal_client, bad_arguments)
 {
 	uint8_t k[32] = { 0 };

@@ -76,8 +76,8 @@ within() {
 	awk -v r="$2" -v l="$3" 'BEGIN { exit !(r <= l) }' || fail "$1: traffic again after $2 s (limit $3 s)"
 }
 
-# FLOE_NAT_PARTS="roam coturn direct": which parts run (debugging).
-want() { [[ " ${FLOE_NAT_PARTS:-roam coturn direct} " == *" $1 "* ]]; }
+# FLOE_NAT_PARTS="roam addr coturn direct": which parts run (debugging).
+want() { [[ " ${FLOE_NAT_PARTS:-roam addr coturn direct} " == *" $1 "* ]]; }
 
 # --- 1. Roaming: a new public address for the client mid-iperf3.
 part_roam() {
@@ -103,6 +103,70 @@ sent=$(counter gateway handshake_initiations_sent) || fail "floectl show --json 
 flows1=$(grep -c '"Authorizing flow"' "$tmp/portal.log")
 echo "ok: roaming: client NAT 203.0.113.10 -> 203.0.113.11, mappings flushed, mid-iperf3: longest gap $GAP s (traffic again $RESUMED s after the change), iperf3 completed ($mbits Mbit/s), gateway handshake_initiations_sent 0, flows authorized again: $((flows1 - flows0))"
 site_down
+}
+
+# --- 1b. Roaming on the client's own address: mid-iperf3 the client's LAN
+# address is replaced inside its namespace (new address added, old one
+# deleted, default route re-added): behind a NAT (eim-apdf: it translates the
+# whole LAN, the new address included) and with no NAT (kind none: the LAN is
+# public, so this is the client's public address changing). Such a client
+# pins no LocalAddress (a pinned address that goes away cannot roam): it
+# gathers every address of its namespace, and addrwatch reports the change.
+# The old sockets' address is gone, so only a replacement connection can
+# carry traffic: longest gap <= 5 s, iperf3 completes, the gateway sends no
+# handshake initiation, and the client's grant holds (the resource answers).
+site_up_roamer() { # CKIND GKIND: the client without LocalAddress
+	local what
+	lab_floe_site "$1" "$2"
+	lab_floe_node_confs "$tmp"
+	sed -i '/^LocalAddress/d' "$tmp/client.conf"
+	for what in iperf3 gateway client; do
+		lab_floe_start "$tmp" "$bin" "$what" || fail "$1/$2: $what did not come up"
+	done
+	lab_floe_until 15 lab_exec client ping -c 1 -W 1 10.3.0.2 || fail "$1/$2: no traffic through the tunnel"
+}
+
+# readdress_client NEW_IP: the client's eth0 gets NEW_IP instead of its old
+# address (a /24 on the same LAN), as a DHCP lease change does.
+readdress_client() {
+	local old
+	old=$(lab_exec client ip -4 -o addr show dev eth0 | awk '{ print $4 }')
+	lab_exec client sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1
+	lab_exec client ip addr add "$1/24" dev eth0 &&
+		lab_exec client ip addr del "$old" dev eth0 &&
+		lab_exec client ip route replace default via "${1%.*}.1" ||
+		fail "readdressing the client to $1"
+}
+
+part_addr() {
+local ck
+for ck in eim-apdf none; do
+	site_up_roamer "$ck" eim-eif
+	lab_floe_relayed "$tmp" "$bin" && fail "roaming ($ck): the pair did not start on a direct path"
+	flows0=$(grep -c '"Authorizing flow"' "$tmp/portal.log")
+	pinger_start "addr-$ck"
+	lab_exec client timeout $((IPERF_S + 20)) iperf3 -c 10.3.0.2 -t "$IPERF_S" -J >"$tmp/addr.iperf" 2>&1 &
+	iperf=$!
+	sleep 3
+	t_roam=$(date +%s.%N)
+	readdress_client 10.1.0.3
+	observe "addr-$ck" "$t_roam" $((ROAM_RESUME_S + 3))
+	wait "$iperf"
+	rc=$?
+	pinger_stop
+	within "roaming ($ck): the client's own address" "$GAP" "$ROAM_RESUME_S"
+	((rc == 0)) || fail "roaming ($ck): iperf3 exited $rc: $(jq -r '.error // empty' "$tmp/addr.iperf")"
+	mbits=$(jq -r '.end.sum_received.bits_per_second / 1000000 | floor' "$tmp/addr.iperf")
+	sent=$(counter gateway handshake_initiations_sent) || fail "floectl show --json (gateway)"
+	((sent == 0)) || fail "roaming ($ck): the gateway sent $sent handshake initiations"
+	lab_exec client ping -c 3 -i 0.2 -W 2 10.3.0.2 >/dev/null || fail "roaming ($ck): no ping to the resource after the change (grant lost?)"
+	local_addr=$(lab_floe_conn "$tmp" "$bin" client | jq -r '.path.local')
+	[[ $local_addr == 10.1.0.3:* || $local_addr == 203.0.113.* ]] ||
+		fail "roaming ($ck): the client's path still leaves from $local_addr"
+	flows1=$(grep -c '"Authorizing flow"' "$tmp/portal.log")
+	echo "ok: roaming ($ck NAT): client address 10.1.0.2 -> 10.1.0.3 mid-iperf3: longest gap $GAP s (traffic again $RESUMED s after the change), iperf3 completed ($mbits Mbit/s), gateway handshake_initiations_sent 0, path now from $local_addr, grant held (resource answers), flows authorized again: $((flows1 - flows0))"
+	site_down
+done
 }
 
 # --- 2. coturn killed and restarted under a relayed connection.
@@ -147,7 +211,7 @@ lab_exec inet nft delete table bridge floe_cut
 site_down
 }
 
-for part in roam coturn direct; do
+for part in roam addr coturn direct; do
 	want "$part" && "part_$part"
 done
 
