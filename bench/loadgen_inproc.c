@@ -1,7 +1,9 @@
 /*
- * Load generator: N simulated clients against one gateway node.
+ * In-process load generator: N simulated clients against one gateway node
+ * in this process, no daemons, no portal (the baseline for what
+ * floe-gateway and floe-portal add; bench/loadgen.c is the real one).
  *
- *   bench_loadgen [--short] [--n N] [--duration-s S] [--rate-pps R] [--setup-timeout-s T]
+ *   bench_loadgen_inproc [--short] [--n N] [--duration-s S] [--rate-pps R] [--setup-timeout-s T]
  *
  * The gateway is a floe node (userspace device) in this process; its
  * device side echoes every packet back (source and destination swapped)
@@ -14,10 +16,10 @@
  * Signalling is the application's (floe_node_peer_*): text lines over one
  * socketpair per worker, carried by this process to the gateway node.
  *
- * Not yet the real daemons: floe-gateway and floe-portal are not in the
- * loop (the portal's flow and grant steps are skipped), and one gateway
- * process holds at most ~4,900 connections (docs/perf.md "Scale"), so N
- * is capped at MAX_CONNS until the gateway shards.
+ * The daemons are not in the loop (no floe-gateway, no floe-portal: the
+ * portal's flow and grant steps are skipped), and one gateway process
+ * holds at most ~4,900 connections (docs/perf.md "Scale"), so N is capped
+ * at MAX_CONNS.
  *
  * Phases: set-up (all clients created, signalled, ESTABLISHED counted at
  * the clients), then traffic for --duration-s: every client sends R
@@ -26,7 +28,7 @@
  * DRAIN_MS for echoes in flight, so loss counts only lost ones. Output, one
  * line, key=value with units in the key names (for scripts/bench):
  *
- *   loadgen n=... established=... setup_s=... setup_per_s=... time_to_all_connected_ms=...
+ *   loadgen_inproc n=... established=... setup_s=... setup_per_s=... time_to_all_connected_ms=...
  *     echo_pps=... echo_mbit_s=... client_rx_pps=... loss_pct=... gw_fds=... gw_fds_per_conn=...
  *     gw_threads_per_conn=... gw_rss_kib=... gw_rss_kib_per_conn=... gw_cpu_pct=... errors=...
  *
@@ -82,7 +84,7 @@ static const char GW_IP[] = "10.0.0.1";
 
 #define DIE(...)                                                                 \
 	do {                                                                     \
-		fprintf(stderr, "bench_loadgen: error: " __VA_ARGS__);           \
+		fprintf(stderr, "bench_loadgen_inproc: error: " __VA_ARGS__);           \
 		fputc('\n', stderr);                                             \
 		exit(1);                                                         \
 	} while (0)
@@ -313,7 +315,7 @@ static void s_worker_events(worker_t *w, size_t k)
 
 	while (floe_node_event_next(w->nodes[k], &ev) == 0) {
 		if (ev.type == FLOE_EVENT_FAILED && w->failed_shown++ < FAILURES_SHOWN)
-			fprintf(stderr, "bench_loadgen: client %zu failed: %s\n", w->first + k, ev.text);
+			fprintf(stderr, "bench_loadgen_inproc: client %zu failed: %s\n", w->first + k, ev.text);
 		if (ev.type == FLOE_EVENT_ESTABLISHED || ev.type == FLOE_EVENT_FAILED) {
 			s_send_line(&w->chan, "%c %zu", ev.type == FLOE_EVENT_FAILED ? 'F' : 'E', w->first + k);
 			w->settled++;
@@ -530,7 +532,7 @@ static void s_gw_events(gw_t *g)
 		if (!s_map_get(g, ev.conn_id, &i))
 			continue;
 		if (ev.type == FLOE_EVENT_FAILED && g->errors++ < FAILURES_SHOWN)
-			fprintf(stderr, "bench_loadgen: gateway connection of client %zu failed: %s\n", i, ev.text);
+			fprintf(stderr, "bench_loadgen_inproc: gateway connection of client %zu failed: %s\n", i, ev.text);
 		else
 			s_forward_event(&g->chan[i / CLIENTS_PER_WORKER], i, &ev);
 	}
@@ -690,7 +692,7 @@ int main(int argc, char **argv)
 	for (uint64_t report = g.t0_ms + PROGRESS_MS; g.established + g.failed < n && s_now_ms() < deadline;) {
 		s_gw_pump(&g, TICK_MS * 10);
 		if (s_now_ms() >= report) {
-			fprintf(stderr, "bench_loadgen: %.0f s: %zu established, %zu failed of %zu\n",
+			fprintf(stderr, "bench_loadgen_inproc: %.0f s: %zu established, %zu failed of %zu\n",
 				(double)(s_now_ms() - g.t0_ms) / 1000.0, g.established, g.failed, n);
 			report += PROGRESS_MS;
 		}
@@ -739,13 +741,13 @@ int main(int argc, char **argv)
 		free(g.chan[w].out);
 		if (waitpid(g.pid[w], &st, 0) != g.pid[w] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			g.errors++;
-			fprintf(stderr, "bench_loadgen: worker %zu: %s %d\n", w,
+			fprintf(stderr, "bench_loadgen_inproc: worker %zu: %s %d\n", w,
 				WIFSIGNALED(st) ? "killed by signal" : "exit status",
 				WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 		}
 	}
 	dn = (double)n;
-	printf("loadgen n=%zu workers=%zu established=%zu failed=%zu setup_s=%.3f setup_per_s=%.1f "
+	printf("loadgen_inproc n=%zu workers=%zu established=%zu failed=%zu setup_s=%.3f setup_per_s=%.1f "
 	       "time_to_all_connected_ms=%llu duration_s=%.1f rate_pps_per_conn=%lu "
 	       "echo_pps=%.0f echo_mbit_s=%.3f client_tx=%llu client_rx=%llu client_tx_drops=%llu "
 	       "loss_pct=%.2f gw_fds=%ld gw_fds_per_conn=%.2f gw_threads=%ld gw_threads_per_conn=%.2f "
