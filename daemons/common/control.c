@@ -177,6 +177,8 @@ static void text_conn(FILE *f, const floe_control_conn_t *c)
 	fprintf(f, "  tunnel ip: %s%s%s\n", v4, v4[0] && v6[0] ? ", " : "",
 		v4[0] || v6[0] ? v6 : "(none)");
 	fprintf(f, "  state: %s\n", floe_control_state_name(c->state));
+	if (c->has_worker)
+		fprintf(f, "  worker: %u\n", c->worker);
 	fmt_sockaddr(&c->local, a);
 	fmt_sockaddr(&c->remote, b);
 	if (c->path == FLOE_CONTROL_PATH_NONE)
@@ -261,7 +263,7 @@ static json_t *json_conn(const floe_control_conn_t *c)
 	fmt_sockaddr(&c->local, a);
 	fmt_sockaddr(&c->remote, b);
 	/* json_pack's "o" steals each value and fails as a whole if one is NULL. */
-	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:{s:s, s:o, s:o, s:o, s:o}, s:o, s:I, s:I, s:I, s:I, s:o}",
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:{s:s, s:o, s:o, s:o, s:o}, s:o, s:o, s:I, s:I, s:I, s:I, s:o}",
 			 "cid", c->cid,
 			 "client_id", json_str_or_null(c->client_id),
 			 "peer", json_str_or_null(key),
@@ -275,6 +277,7 @@ static json_t *json_conn(const floe_control_conn_t *c)
 			 "relay_reason", json_str_or_null(c->relay_reason),
 			 "last_handshake_s_ago",
 			 c->last_handshake_s_ago < 0 ? json_null() : json_integer(c->last_handshake_s_ago),
+			 "worker", c->has_worker ? json_integer(c->worker) : json_null(),
 			 "rx_bytes", (json_int_t)c->counters.v[FLOE_COUNTER_RX_BYTES],
 			 "tx_bytes", (json_int_t)c->counters.v[FLOE_COUNTER_TX_BYTES],
 			 "rx_packets", (json_int_t)c->counters.v[FLOE_COUNTER_RX_PACKETS],

@@ -79,6 +79,10 @@ typedef struct {
 	struct sockaddr_storage local, remote;
 	int64_t last_handshake_s_ago; /* -1: never */
 	floe_counters_snapshot_t counters;
+	/* A sharded gateway's process holding it (docs/perf.md); JSON null
+	 * and no text line when !has_worker (one process). */
+	bool has_worker;
+	unsigned worker;
 } floe_control_conn_t;
 
 /*
@@ -121,7 +125,7 @@ const char *floe_control_path_name(floe_control_path_t p);
  *   {"role", "public_key", "listen", "totals": {counter: n},
  *    "connections": [{"cid", "client_id", "peer", "tunnel_ipv4", "tunnel_ipv6",
  *      "state", "path": {"type", "remote_type", "local", "remote", "relay_reason"},
- *      "last_handshake_s_ago",
+ *      "last_handshake_s_ago", "worker",
  *      "rx_bytes", "tx_bytes", "rx_packets", "tx_packets",
  *      "counters": {counter: n}}]}
  * Missing values are JSON null.

@@ -22,6 +22,7 @@
 #include "daemons/common/control.h"
 #include "daemons/common/metrics.h"
 #include "daemons/common/nodeconf.h"
+#include "daemons/common/shard.h"
 #include "runtime/log.h"
 #include "transport/net/udp.h"
 
@@ -149,6 +150,9 @@ int floe_daemon_main(int argc, char **argv, floe_role_t role)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		/* internal: a sharded gateway's parent starts its workers so (shard.h) */
+		{ "worker", required_argument, NULL, 'w' },
+		{ "ready-fd", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *prog = role == FLOE_ROLE_GATEWAY ? "floe-gateway" : "floe-client";
@@ -159,7 +163,7 @@ int floe_daemon_main(int argc, char **argv, floe_role_t role)
 	daemon_t d = { .role = role };
 	const char *path = NULL;
 	sigset_t mask;
-	int sfd = -1, opt, r, rc = 1;
+	int sfd = -1, opt, r, rc = 1, worker = -1, ready_fd = -1;
 	bool run = true;
 
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -170,6 +174,18 @@ int floe_daemon_main(int argc, char **argv, floe_role_t role)
 		case 'h':
 			usage(stdout, prog);
 			return 0;
+		case 'w':
+		case 'r': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (role != FLOE_ROLE_GATEWAY || *end || end == optarg || v < 0 || v > INT32_MAX) {
+				usage(stderr, prog);
+				return 2;
+			}
+			*(opt == 'w' ? &worker : &ready_fd) = (int)v;
+			break;
+		}
 		default:
 			usage(stderr, prog);
 			return 2;
@@ -187,6 +203,16 @@ int floe_daemon_main(int argc, char **argv, floe_role_t role)
 	}
 	if (floe_key_public(d.public_key, conf->node.private_key) != 0) {
 		fprintf(stderr, "%s: PrivateKey: not usable\n", path);
+		goto out;
+	}
+	if (worker >= 0 && (r = floe_shard_worker_conf(conf, (unsigned)worker)) < 0) {
+		fprintf(stderr, "%s: --worker %d with Workers = %u: %s\n", path, worker, conf->workers, strerror(-r));
+		goto out;
+	}
+	if (worker < 0 && conf->workers > 1) {
+		/* The parent runs no node: its workers do (shard.h). */
+		sodium_memzero(conf->node.private_key, sizeof(conf->node.private_key));
+		rc = floe_shard_parent_main(prog, path, conf, d.public_key);
 		goto out;
 	}
 	/* Signals become readable on an fd so the one poll sees them. */
@@ -222,7 +248,14 @@ int floe_daemon_main(int argc, char **argv, floe_role_t role)
 	}
 	floe_log(FLOE_LOG_INFO, LOG_TARGET, "Started", FLOE_F_STR("role", prog),
 		 FLOE_F_STR("interface", conf->tun_name), FLOE_F_STR("control", floe_control_path(control)));
-	sd_notify(0, "READY=1");
+	if (ready_fd >= 0) {
+		/* a worker: its parent tells systemd once all are up */
+		if (write(ready_fd, "1", 1) != 1)
+			floe_log(FLOE_LOG_WARNING, LOG_TARGET, "Cannot tell the parent", FLOE_F_STR("error", strerror(errno)));
+		close(ready_fd);
+	} else if (worker < 0) {
+		sd_notify(0, "READY=1");
+	}
 	while (run) {
 		struct pollfd pfd[2] = {
 			{ .fd = sfd, .events = POLLIN },
@@ -238,7 +271,8 @@ int floe_daemon_main(int argc, char **argv, floe_role_t role)
 		if (pfd[0].revents & POLLIN)
 			run = drain_signals(sfd);
 	}
-	sd_notify(0, "STOPPING=1");
+	if (worker < 0)
+		sd_notify(0, "STOPPING=1");
 	rc = 0;
 out:
 	floe_metrics_destroy(&metrics);

@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# The sharded gateway (issue #7, docs/perf.md "10,000 connections"): a
+# portal, floe-gateway with [Gateway] Workers = 3 and six floe-client
+# processes (keys made on the fly), each in its own namespace on one
+# bridge, and a resource behind the gateway. Checks:
+#   - the clients spread over >= 2 workers (floectl show --json, "worker"),
+#     each client's flow sits on the worker the portal's placement names,
+#     and each client's tunnel IP routes (a /32) to its worker's TUN;
+#   - every client pings the resource;
+#   - `floectl show` (text and JSON) is one gateway: all six connections,
+#     totals equal to the sum of the workers' own totals;
+#   - kill -9 of one worker: it is restarted (new pid), its clients ping
+#     again within WORKER_RECOVERY_S, and the other workers' clients, pinging
+#     all along, lose nothing;
+#   - SIGTERM to the parent: exit 0, no gateway process, TUN or host route
+#     left; then nothing of the lab is left behind.
+# Bad [Gateway] Workers values are refused with FILE:LINE before any of it.
+set -uo pipefail
+
+src=${FLOE_SOURCE_DIR:-$(cd "${0%/*}/../.." && pwd)}
+bin=${FLOE_BINARY_DIR:-$src/build}
+N_CLIENTS=6
+WORKERS=3
+WORKER_RECOVERY_S=20 # kill -9 to the first reply through the restarted worker
+CONNECT_S=20         # a client's first ping may wait for ICE and the handshake
+
+for p in floe-portal floe-gateway floe-client floectl; do
+	[[ -x $bin/$p ]] || { echo "FAIL: $bin/$p not built"; exit 1; }
+done
+
+# --- Bad Workers values: one line FILE:LINE: message, exit 1 (no root needed).
+tmp0=$(mktemp -d /tmp/h21shard-conf.XXXXXX)
+key=$("$bin/floectl" genkey)
+for bad in 0 -1 65 lots 99999999999; do
+	printf '[Interface]\nPrivateKey = %s\n[Gateway]\nWorkers = %s\n' "$key" "$bad" >"$tmp0/bad.conf"
+	err=$("$bin/floe-gateway" --config "$tmp0/bad.conf" 2>&1 >/dev/null)
+	rc=$?
+	[[ $rc == 1 && $err == "$tmp0/bad.conf:4: Workers: '$bad' is not a number in 1-64" ]] || {
+		echo "FAIL: Workers = $bad: exit $rc, '$err'"
+		rm -rf "$tmp0"
+		exit 1
+	}
+done
+rm -rf "$tmp0"
+echo "ok: Workers = 0, -1, 65, lots, 99999999999 refused with FILE:LINE"
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "SKIP: the sharded gateway checks need root (network namespaces)"
+	exit 77
+fi
+for t in ping jq ip; do
+	command -v "$t" >/dev/null || { echo "SKIP: $t not installed (scripts/deps)"; exit 77; }
+done
+
+# shellcheck source=scripts/lib/netlab.sh
+source "$src/scripts/lib/netlab.sh"
+tmp=$(mktemp -d /tmp/h21shard.XXXXXX)
+lab_init "h21sh$$"
+before=$(lab_snapshot "$tmp")
+cleanup() {
+	local p
+	for p in $(lab_procs); do
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) == floe-* ]] && kill -TERM "$p" 2>/dev/null
+	done
+	sleep 0.5
+	lab_down
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+lab_auto_down cleanup
+export FLOE_LOG=info
+
+fail() {
+	local f
+	echo "FAIL: $*"
+	for f in "$tmp"/portal.log "$tmp"/gateway.log "$tmp"/c1.log; do
+		[[ -f $f ]] && { echo "--- ${f##*/}"; grep -v '"severity":"DEBUG"' "$f" | tail -n 15; }
+	done
+	exit 1
+}
+
+# --- The lab: the internet's bridge, the gateway and the clients on it.
+lab_internet
+lab_add_ns gateway
+lab_attach_internet gateway 203.0.113.20
+lab_floe_res
+for ((i = 1; i <= N_CLIENTS; i++)); do
+	lab_add_ns "c$i"
+	lab_attach_internet "c$i" "203.0.113.$((30 + i))"
+done
+
+# --- Keys and configurations.
+(
+	umask 077
+	for n in portal gateway $(seq -f 'c%g' 1 "$N_CLIENTS"); do
+		"$bin/floectl" genkey >"$tmp/$n.key" && "$bin/floectl" pubkey <"$tmp/$n.key" >"$tmp/$n.pub" || exit 1
+	done
+) || fail "keys"
+{
+	printf '[Portal]\nListenAddress = tcp://203.0.113.1:7400\nPrivateKeyFile = %s\n\n' "$tmp/portal.key"
+	printf '[Resource lan]\nCIDR = 10.3.0.0/24\n\n'
+	printf '[Gateway gw]\nPublicKey = %s\nResources = lan\nTunnelIPv4 = 100.64.255.1\n\n' "$(cat "$tmp/gateway.pub")"
+	for ((i = 1; i <= N_CLIENTS; i++)); do
+		printf '[Client c%d]\nPublicKey = %s\nTunnelIPv4 = 100.64.0.%d\n\n' "$i" "$(cat "$tmp/c$i.pub")" $((10 + i))
+		printf '[Grant c%d-lan]\nClient = c%d\nResource = lan\n\n' "$i" "$i"
+	done
+} >"$tmp/portal.conf"
+node_conf() { # NAME IP INTERFACE-LINES EXTRA
+	printf '[Interface]\nPrivateKeyFile = %s\n%b\n' "$tmp/$1.key" "$3"
+	printf '[Portal]\nEndpoint = tcp://203.0.113.1:7400\nPublicKey = %s\n' "$(cat "$tmp/portal.pub")"
+	printf '[ICE]\nLocalAddress = %s\n[Control]\nSocket = %s\n%b' "$2" "$tmp/$1.sock" "${4:-}"
+}
+node_conf gateway 203.0.113.20 'Name = floe-gw0\nAddress = 100.64.255.1/32\nRoute = 100.64.0.0/10' \
+	"[Gateway]\nWorkers = $WORKERS\n" >"$tmp/gateway.conf"
+for ((i = 1; i <= N_CLIENTS; i++)); do
+	node_conf "c$i" "203.0.113.$((30 + i))" 'Name = floe0' >"$tmp/c$i.conf"
+done
+
+until_ok() { # SECONDS CMD...: polls CMD every 0.1 s
+	local end=$((SECONDS + $1)); shift
+	while ((SECONDS < end)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+show() { lab_exec gateway "$bin/floectl" show --socket "$tmp/gateway.sock" "$@"; }
+gw_pids() { # the gateway's processes in its namespace: parent and workers
+	local p
+	for p in $(ip netns pids "$(lab_ns gateway)"); do
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) == floe-gateway ]] && echo "$p"
+	done
+}
+worker_pid() { # K: worker K's pid
+	local p
+	for p in $(gw_pids); do
+		tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- "--worker $1 " && echo "$p"
+	done
+}
+
+lab_bg inet "$tmp/portal.log" "$bin/floe-portal" --config "$tmp/portal.conf" >/dev/null
+until_ok 10 sh -c "ip netns exec $(lab_ns inet) ss -Hltn | grep -q 203.0.113.1:7400" || fail "portal did not listen"
+lab_bg gateway "$tmp/gateway.log" "$bin/floe-gateway" --config "$tmp/gateway.conf" >/dev/null
+gw_shell=${LAB_PIDS[-1]}
+until_ok 30 show || fail "the gateway's control socket did not answer"
+((WORKERS == $(grep -c '"Welcomed by the portal"' "$tmp/gateway.log"))) || until_ok 10 sh -c \
+	"[ \$(grep -c '\"Welcomed by the portal\"' $tmp/gateway.log) -ge $WORKERS ]" || fail "not every worker was welcomed"
+for ((k = 0; k < WORKERS; k++)); do
+	lab_exec gateway ip link show "floe-gw$k" >/dev/null 2>&1 || fail "no TUN floe-gw$k"
+	[[ -n $(worker_pid "$k") ]] || fail "no worker $k process"
+done
+parent=$(for p in $(gw_pids); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- --worker || echo "$p"; done)
+[[ -n $parent ]] || fail "no parent process"
+echo "ok: floe-gateway with Workers = $WORKERS: parent $parent, workers $(for k in $(seq 0 $((WORKERS - 1))); do worker_pid "$k"; done | tr '\n' ' ')with TUNs floe-gw0..floe-gw$((WORKERS - 1)), all welcomed"
+
+for ((i = 1; i <= N_CLIENTS; i++)); do
+	lab_bg "c$i" "$tmp/c$i.log" "$bin/floe-client" --config "$tmp/c$i.conf" >/dev/null
+done
+for ((i = 1; i <= N_CLIENTS; i++)); do
+	until_ok 10 grep -q '"Welcomed by the portal"' "$tmp/c$i.log" || fail "c$i not welcomed"
+done
+for ((i = 1; i <= N_CLIENTS; i++)); do
+	until_ok "$CONNECT_S" lab_exec "c$i" ping -c 1 -W 1 10.3.0.2 || fail "c$i: no ping through the tunnel"
+done
+echo "ok: $N_CLIENTS clients ping the resource 10.3.0.2 through the sharded gateway"
+
+# --- One gateway in floectl show, connections spread over the workers.
+json=$(show --json) || fail "floectl show --json"
+n=$(jq '[.connections[] | select(.state == "connected")] | length' <<<"$json")
+((n == N_CLIENTS)) || fail "show lists $n connected connections, expected $N_CLIENTS"
+[[ $(jq -r .role <<<"$json") == gateway && $(jq -r .public_key <<<"$json") == "$(cat "$tmp/gateway.pub")" ]] ||
+	fail "show is not the one gateway: $(jq -c '{role, public_key}' <<<"$json")"
+spread=$(jq '[.connections[].worker] | unique | length' <<<"$json")
+((spread >= 2)) || fail "all clients on one worker: $(jq -c '[.connections[].worker]' <<<"$json")"
+declare -A worker_of
+for ((i = 1; i <= N_CLIENTS; i++)); do
+	w=$(jq -er --arg ip "100.64.0.$((10 + i))" '.connections[] | select(.tunnel_ipv4 == $ip) | .worker' <<<"$json") ||
+		fail "c$i not in show"
+	worker_of[$i]=$w
+	route=$(lab_exec gateway ip -4 route show "100.64.0.$((10 + i))/32")
+	[[ $route == *"dev floe-gw$w "* ]] || fail "c$i (worker $w): host route is '$route'"
+done
+# The portal logs where it placed each flow; the connection is on that worker.
+for ((i = 1; i <= N_CLIENTS; i++)); do
+	placed=$(grep '"Authorizing flow"' "$tmp/portal.log" | jq -r "select(.client_id == \"c$i\") | .worker" | tail -n 1)
+	[[ $placed == "${worker_of[$i]}" ]] || fail "c$i: portal placed it on worker '$placed', it runs on ${worker_of[$i]}"
+done
+text=$(show) || fail "floectl show"
+[[ $(grep -c '^connection: ' <<<"$text") == "$N_CLIENTS" && $(grep -c '^node: gateway' <<<"$text") == 1 &&
+	$(grep -c '^  worker: ' <<<"$text") == "$N_CLIENTS" ]] || fail "floectl show (text) is not one gateway with $N_CLIENTS connections"
+echo "ok: floectl show: one gateway, $N_CLIENTS connections on $spread workers ($(for i in $(seq 1 $N_CLIENTS); do printf 'c%d:%s ' "$i" "${worker_of[$i]}"; done)), each on the worker the portal placed it on, host routes to that worker's TUN"
+
+# Totals: the sum of the workers' own totals (counted while nothing flows;
+# a keepalive in between changes one side: retry).
+sum_ok() {
+	local all=0 one k
+	for c in rx_packets tx_packets tun_rx_packets tun_tx_packets; do
+		all=$(show --json | jq -r ".totals.$c")
+		one=0
+		for ((k = 0; k < WORKERS; k++)); do
+			one=$((one + $(lab_exec gateway "$bin/floectl" show --json --socket "$tmp/gateway.sock.w$k" | jq -r ".totals.$c")))
+		done
+		[[ $all == "$one" && $all -gt 0 ]] || return 1
+	done
+}
+until_ok 10 sum_ok || fail "totals differ from the workers' sum"
+echo "ok: totals (rx/tx packets, TUN rx/tx packets) = the sum of the $WORKERS workers' totals"
+
+# --- kill -9 one worker; the others' clients keep pinging throughout.
+victim=${worker_of[1]}
+others=()
+for ((i = 1; i <= N_CLIENTS; i++)); do
+	[[ ${worker_of[$i]} != "$victim" ]] && others+=("$i")
+done
+((${#others[@]} > 0)) || fail "no client on another worker than $victim"
+bgp=()
+for i in "${others[@]}"; do
+	lab_bg "c$i" "$tmp/ping-c$i.log" ping -i 0.2 -W 1 -w $((WORKER_RECOVERY_S + 5)) 10.3.0.2 >/dev/null
+	bgp+=("${LAB_PIDS[-1]}")
+done
+sleep 1
+old=$(worker_pid "$victim")
+kill -KILL "$old"
+t0=$SECONDS
+until_ok 10 sh -c "p=\$(pgrep -f -- '--config $tmp/gateway.conf --worker $victim\$'); [ -n \"\$p\" ] && [ \"\$p\" != $old ]" ||
+	fail "worker $victim was not restarted"
+new=$(worker_pid "$victim")
+for ((i = 1; i <= N_CLIENTS; i++)); do
+	[[ ${worker_of[$i]} == "$victim" ]] || continue
+	until_ok $((WORKER_RECOVERY_S - (SECONDS - t0))) lab_exec "c$i" ping -c 1 -W 1 10.3.0.2 ||
+		fail "c$i (worker $victim) did not ping again within ${WORKER_RECOVERY_S}s of the kill"
+done
+recovered=$((SECONDS - t0))
+for p in "${bgp[@]}"; do
+	wait "$p" 2>/dev/null
+done
+for i in "${others[@]}"; do
+	line=$(grep 'packets transmitted' "$tmp/ping-c$i.log")
+	sent=$(awk '{print $1}' <<<"$line")
+	got=$(awk '{print $4}' <<<"$line")
+	((sent > 10 && got == sent)) || fail "c$i (worker ${worker_of[$i]}) lost pings while worker $victim restarted: $line"
+done
+json=$(show --json)
+n=$(jq '[.connections[] | select(.state == "connected")] | length' <<<"$json")
+((n == N_CLIENTS)) || until_ok 10 sh -c "[ \$(ip netns exec $(lab_ns gateway) $bin/floectl show --json --socket $tmp/gateway.sock | jq '[.connections[] | select(.state == \"connected\")] | length') -eq $N_CLIENTS ]" ||
+	fail "after the restart show lists $n connected connections"
+echo "ok: kill -9 of worker $victim (pid $old): restarted as pid $new, its clients ping again within ${recovered}s (bound ${WORKER_RECOVERY_S}s); clients ${others[*]} on the other workers lost no ping; show lists all $N_CLIENTS again"
+
+# --- SIGTERM to the parent: every worker stops, TUNs and host routes go.
+kill -TERM "$parent"
+until_ok 15 sh -c "! kill -0 $parent 2>/dev/null" || fail "the parent did not stop within 15 s"
+wait "$gw_shell"
+rc=$?
+((rc == 0)) || fail "the gateway exited $rc after SIGTERM"
+[[ -z $(gw_pids) ]] || fail "gateway processes left: $(gw_pids)"
+until_ok 5 sh -c "! ip -n $(lab_ns gateway) link | grep -q floe-gw" || fail "TUN left: $(lab_exec gateway ip -br link | grep floe-gw)"
+left=$(lab_exec gateway ip -4 route show | grep '^100\.64\.' || true)
+[[ -z $left ]] || fail "routes left: $left"
+[[ ! -e $tmp/gateway.sock && ! -e $tmp/gateway.sock.w0 ]] || fail "control sockets left"
+echo "ok: SIGTERM to the parent: exit 0, no gateway process, TUN, host route or control socket left"
+
+lab_auto_down_run
+left=$(lab_left_behind "$before" "$tmp") || { echo "FAIL: left behind: $left"; exit 1; }
+echo "ok: no namespace, veth, process or file left behind"
