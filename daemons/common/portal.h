@@ -36,7 +36,7 @@ enum floe_portal_limits {
 	FLOE_PORTAL_NODE_DEAD_AFTER_MS = 6000,    /* no ping for this long: node offline */
 	FLOE_PORTAL_AUTHORIZE_TIMEOUT_MS = 10000, /* gateway silent on authorize_flow: deny */
 	FLOE_PORTAL_FLOW_IDLE_MS = 120000,        /* no candidate for this long: forget the cid */
-	FLOE_PORTAL_MAX_FLOWS = 4096,             /* flow table size; full: deny */
+	FLOE_PORTAL_MAX_FLOWS = 16384,            /* flow table size; full: deny (10,000 clients: issue #7) */
 	FLOE_PORTAL_BATCH = 256,                  /* frames handled per floe_portal_handle */
 	FLOE_PORTAL_ROUTER_HWM_MSGS = 10000,
 	FLOE_PORTAL_MAX_WORKERS = 64,             /* sessions of one sharded gateway */
