@@ -16,7 +16,7 @@
 #include "transport/signal/portal_client.h"
 
 enum {
-	MAX_NODES = 6,
+	MAX_NODES = 12,
 	INBOX = 32,
 	WAIT_MS = 3000,
 	QUIET_MS = 400, /* how long "nothing arrives" is watched */
@@ -29,6 +29,7 @@ typedef struct {
 	floe_signal_role_t role;
 	floe_portal_client_t *c;
 	uint64_t skew_ms;          /* added to this node's clock */
+	int worker, workers;       /* a sharded gateway's session: worker k of n (0 of 0: not sharded) */
 	floe_signal_msg_t inbox[INBOX];
 	size_t n_inbox;
 } node_t;
@@ -221,7 +222,8 @@ static bool wait_for(node_t *n, floe_signal_type_t type, floe_signal_msg_t *out,
 
 static void connect_node(node_t *n)
 {
-	n->c = floe_portal_client_new(H.ctx, H.endpoint, H.portal_pub, n->sec, n->role, mono_ms());
+	n->c = floe_portal_client_new_worker(H.ctx, H.endpoint, H.portal_pub, n->sec, n->role, n->worker, n->workers,
+					     mono_ms());
 	cr_assert_not_null(n->c);
 }
 
@@ -552,4 +554,301 @@ Test(portal, gateways_serving_a_resource_take_turns)
 	}
 	cr_assert_eq(got1, 2, "gw1 got %d of 4", got1);
 	cr_assert_eq(got2, 2, "gw2 got %d of 4", got2);
+}
+
+/* ------------------------------------------------------------------ */
+/* A sharded gateway: one key, K worker sessions (docs/perf.md)        */
+
+/* Worker k of n of gateway gw: gw's keys, its own portal session. */
+static node_t *add_worker(const char *name, const char *gw, int k, int n)
+{
+	node_t *w = &H.nodes[H.n_nodes++], *g = node(gw);
+
+	cr_assert_leq(H.n_nodes, MAX_NODES);
+	*w = (node_t){ .name = name, .role = FLOE_SIGNAL_ROLE_GATEWAY, .worker = k, .workers = n };
+	memcpy(w->sec, g->sec, sizeof(w->sec));
+	memcpy(w->pub, g->pub, sizeof(w->pub));
+	memcpy(w->b64, g->b64, sizeof(w->b64));
+	return w;
+}
+
+/* A new key for client c until floe_portal_place puts it on worker want. */
+static void rekey_onto(node_t *c, unsigned want, unsigned n)
+{
+	for (int i = 0; i < 1000 && floe_portal_place(c->b64, n) != want; i++)
+		keypair(c->sec, c->pub, c->b64);
+	cr_assert_eq(floe_portal_place(c->b64, n), want);
+}
+
+static const char db_grants[] = "[Grant alice-db]\nClient = alice\nResource = db\n"
+				"[Grant bob-db]\nClient = bob\nResource = db\n";
+
+/* gw1 as three workers; alice on worker 0, bob on worker 2. */
+static void sharded_setup(node_t *w[3])
+{
+	w[0] = add_worker("gw1w0", "gw1", 0, 3);
+	w[1] = add_worker("gw1w1", "gw1", 1, 3);
+	w[2] = add_worker("gw1w2", "gw1", 2, 3);
+	rekey_onto(node("alice"), 0, 3);
+	rekey_onto(node("bob"), 2, 3);
+	write_config(db_grants);
+	start_portal();
+	for (int k = 0; k < 3; k++) {
+		welcome(w[k], &M);
+		cr_assert_str_eq(M.u.welcome.node_id, "gw1", "every worker is the one gateway");
+		cr_assert_eq(M.u.welcome.resources.n, 2);
+	}
+	welcome(node("alice"), &M);
+	welcome(node("bob"), &M);
+}
+
+/* The worker that got an authorize_flow within the wait; -1 for none. */
+static int authorized_on(node_t *w[3], int wait_ms, floe_signal_msg_t *out)
+{
+	for (int waited = 0; waited < wait_ms; waited += 10) {
+		pump_once(10);
+		for (int k = 0; k < 3; k++) {
+			if (take(w[k], FLOE_SIGNAL_AUTHORIZE_FLOW, out))
+				return k;
+		}
+	}
+	return -1;
+}
+
+static void accept_on(node_t *w, const char *cid)
+{
+	memset(&M, 0, sizeof(M));
+	M.type = FLOE_SIGNAL_FLOW_ACCEPTED;
+	snprintf(M.u.flow_accepted.cid, sizeof(M.u.flow_accepted.cid), "%s", cid);
+	snprintf(M.u.flow_accepted.ice.ufrag, sizeof(M.u.flow_accepted.ice.ufrag), "gufr");
+	snprintf(M.u.flow_accepted.ice.pwd, sizeof(M.u.flow_accepted.ice.pwd), "gateway-password-0123456789");
+	send_msg(w, &M);
+}
+
+Test(portal, place_is_stable_and_spreads)
+{
+	enum { KEYS = 3000, K = 3 };
+	unsigned count[K] = { 0 };
+	uint8_t sec[32], pub[32];
+	char b64[45];
+
+	cr_assert_eq(floe_portal_place(NULL, 3), 0);
+	for (int i = 0; i < KEYS; i++) {
+		unsigned w;
+
+		keypair(sec, pub, b64);
+		w = floe_portal_place(b64, K);
+		cr_assert_lt(w, K);
+		cr_assert_eq(floe_portal_place(b64, K), w, "the same key, the same worker");
+		cr_assert_eq(floe_portal_place(b64, 1), 0);
+		cr_assert_eq(floe_portal_place(b64, 0), 0);
+		count[w]++;
+	}
+	/* 1,000 expected each; sigma ~26: 150 off is ~6 sigma */
+	for (int k = 0; k < K; k++)
+		cr_assert(count[k] > KEYS / K - 150 && count[k] < KEYS / K + 150, "worker %d got %u of %d", k,
+			  count[k], KEYS);
+	sodium_memzero(sec, sizeof(sec));
+}
+
+Test(portal, sharded_gateway_flows_go_to_the_placed_worker)
+{
+	node_t *w[3], *alice, *bob;
+	floe_signal_msg_t granted;
+	char cid_a[FLOE_SIGNAL_CID_CAP], cid_b[FLOE_SIGNAL_CID_CAP];
+	uint64_t unexpected;
+
+	sharded_setup(w);
+	alice = node("alice");
+	bob = node("bob");
+	request(alice, "db", "aufr");
+	cr_assert_eq(authorized_on(w, WAIT_MS, &R), 0, "alice's flow not on worker 0");
+	memcpy(cid_a, R.u.authorize_flow.cid, sizeof(cid_a));
+	request(bob, "db", "bufr");
+	cr_assert_eq(authorized_on(w, WAIT_MS, &R), 2, "bob's flow not on worker 2");
+	memcpy(cid_b, R.u.authorize_flow.cid, sizeof(cid_b));
+	/* again: a client's flows always land on its worker */
+	request(alice, "db", "aufr");
+	cr_assert_eq(authorized_on(w, WAIT_MS, &R), 0);
+	cr_assert_eq(authorized_on(w, QUIET_MS, &R), -1, "one authorize per request");
+
+	/* an answer from another worker of the same gateway is not the flow's */
+	unexpected = floe_portal_stats(H.portal).unexpected_msgs;
+	accept_on(w[1], cid_a);
+	cr_assert_not(wait_for(alice, FLOE_SIGNAL_FLOW_GRANTED, &granted, QUIET_MS));
+	cr_assert_eq(floe_portal_stats(H.portal).unexpected_msgs, unexpected + 1);
+	accept_on(w[0], cid_a);
+	cr_assert(wait_for(alice, FLOE_SIGNAL_FLOW_GRANTED, &granted, WAIT_MS));
+	cr_assert_str_eq(granted.u.flow_granted.gateway.id, "gw1");
+	accept_on(w[2], cid_b);
+	cr_assert(wait_for(bob, FLOE_SIGNAL_FLOW_GRANTED, &granted, WAIT_MS));
+
+	/* candidates: to the worker holding the flow only, and only from it */
+	candidate(alice, cid_a, "candidate:1 1 UDP 2130706431 192.0.2.1 5000 typ host");
+	cr_assert(wait_for(w[0], FLOE_SIGNAL_CANDIDATE, &R, WAIT_MS));
+	cr_assert_str_eq(R.u.candidate.cid, cid_a);
+	cr_assert_not(wait_for(w[1], FLOE_SIGNAL_CANDIDATE, &R, 10));
+	cr_assert_not(wait_for(w[2], FLOE_SIGNAL_CANDIDATE, &R, 10));
+	candidate(w[2], cid_a, "candidate:9 1 UDP 1 203.0.113.9 9 typ host");
+	cr_assert_not(wait_for(alice, FLOE_SIGNAL_CANDIDATE, &R, QUIET_MS), "worker 2 is no party to alice's flow");
+	cr_assert_eq(floe_portal_stats(H.portal).foreign_cid_drops, 1);
+	candidate(w[0], cid_a, "candidate:2 1 UDP 2130706431 192.0.2.2 6000 typ host");
+	cr_assert(wait_for(alice, FLOE_SIGNAL_CANDIDATE, &R, WAIT_MS));
+	cr_assert_eq(floe_portal_stats(H.portal).flows_granted, 2);
+}
+
+Test(portal, restarted_worker_ends_only_its_flows)
+{
+	node_t *w[3], *alice, *bob;
+	floe_signal_msg_t granted;
+	char cid_b[FLOE_SIGNAL_CID_CAP];
+
+	sharded_setup(w);
+	alice = node("alice");
+	bob = node("bob");
+	request(alice, "db", "aufr");
+	cr_assert_eq(authorized_on(w, WAIT_MS, &R), 0);
+	accept_on(w[0], R.u.authorize_flow.cid);
+	cr_assert(wait_for(alice, FLOE_SIGNAL_FLOW_GRANTED, &granted, WAIT_MS));
+	request(bob, "db", "bufr");
+	cr_assert_eq(authorized_on(w, WAIT_MS, &R), 2);
+	memcpy(cid_b, R.u.authorize_flow.cid, sizeof(cid_b));
+	accept_on(w[2], cid_b);
+	cr_assert(wait_for(bob, FLOE_SIGNAL_FLOW_GRANTED, &granted, WAIT_MS));
+
+	/* worker 0 is a new process: a new portal session, a new boot id */
+	floe_portal_client_destroy(&w[0]->c);
+	welcome(w[0], &M);
+	cr_assert(wait_for(alice, FLOE_SIGNAL_FLOW_DENIED, &R, WAIT_MS));
+	cr_assert_str_eq(R.u.flow_denied.reason, FLOE_SIGNAL_REASON_GATEWAY_RESTARTED);
+	cr_assert_not(wait_for(bob, FLOE_SIGNAL_FLOW_DENIED, &R, QUIET_MS), "worker 2's flows stay");
+	/* bob's flow is still relayed through worker 2 */
+	candidate(bob, cid_b, "candidate:1 1 UDP 1 192.0.2.1 1 typ host");
+	cr_assert(wait_for(w[2], FLOE_SIGNAL_CANDIDATE, &R, WAIT_MS));
+	cr_assert_str_eq(R.u.candidate.cid, cid_b);
+	cr_assert_eq(floe_portal_stats(H.portal).hellos_refused, 0);
+}
+
+/* The placed worker is down: the client is denied clearly, not moved to another worker. */
+Test(portal, placed_worker_offline_denies)
+{
+	node_t *w[3], *alice;
+
+	sharded_setup(w);
+	alice = node("alice");
+	floe_portal_client_destroy(&w[0]->c);
+	/* the portal notices a silent worker after its dead time; the others ping on */
+	for (uint64_t end = mono_ms() + FLOE_PORTAL_NODE_DEAD_AFTER_MS + 2 * FLOE_PORTAL_TICK_MS; mono_ms() < end;)
+		pump_once(20);
+	request(alice, "db", "aufr");
+	cr_assert(wait_for(alice, FLOE_SIGNAL_FLOW_DENIED, &R, WAIT_MS));
+	cr_assert_str_eq(R.u.flow_denied.reason, "gateway worker offline");
+	cr_assert_eq(authorized_on(w, QUIET_MS, &R), -1, "no other worker takes it");
+	/* bob's worker is up: he still gets his flow */
+	request(node("bob"), "db", "bufr");
+	cr_assert_eq(authorized_on(w, WAIT_MS, &R), 2);
+}
+
+/* A raw CURVE session saying one hello; returns the type of the reply
+ * (FLOE_SIGNAL_NONE for none) and its error reason in why. */
+static floe_signal_type_t raw_hello(const node_t *as, const char *json, char *why, size_t cap)
+{
+	void *s = zmq_socket(H.ctx, ZMQ_DEALER);
+	char buf[8192];
+	floe_signal_type_t t = FLOE_SIGNAL_NONE;
+	int linger = 0;
+
+	cr_assert_not_null(s);
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	cr_assert_eq(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, H.portal_pub, 32), 0);
+	cr_assert_eq(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, as->pub, 32), 0);
+	cr_assert_eq(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, as->sec, 32), 0);
+	cr_assert_eq(zmq_connect(s, H.endpoint), 0);
+	cr_assert_eq(zmq_send(s, json, strlen(json), 0), (int)strlen(json));
+	why[0] = '\0';
+	for (uint64_t end = mono_ms() + WAIT_MS; mono_ms() < end;) {
+		int n;
+
+		pump_once(10);
+		n = zmq_recv(s, buf, sizeof(buf) - 1, ZMQ_DONTWAIT);
+		if (n < 0)
+			continue;
+		buf[n] = '\0';
+		cr_assert_eq(floe_signal_decode(buf, (size_t)n, &R), 0, "%s", buf);
+		t = R.type;
+		if (t == FLOE_SIGNAL_ERROR)
+			snprintf(why, cap, "%s", R.u.error.reason);
+		break;
+	}
+	zmq_close(s);
+	return t;
+}
+
+Test(portal, bad_worker_hellos_are_refused_and_counted)
+{
+	static const struct {
+		const char *json;
+		const char *why;
+	} bad[] = {
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":3,\"workers\":3}", "bad worker index 3/3" },
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":0,\"workers\":0}", "bad worker index 0/0" },
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":0,\"workers\":65}", "bad worker index 0/65" },
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":1,\"workers\":2}",
+		  "worker count 2 differs from the 3" },
+	};
+	node_t *w0;
+	char why[FLOE_SIGNAL_REASON_CAP];
+	uint64_t decode_errors;
+
+	w0 = add_worker("gw1w0", "gw1", 0, 3);
+	write_config(alice_web);
+	start_portal();
+	welcome(w0, &M);
+	for (size_t i = 0; i < FLOE_ARRAY_LEN(bad); i++) {
+		cr_assert_eq(raw_hello(node("gw1"), bad[i].json, why, sizeof(why)), FLOE_SIGNAL_ERROR, "%s",
+			     bad[i].json);
+		cr_assert(strstr(why, bad[i].why), "'%s' lacks '%s'", why, bad[i].why);
+		cr_assert_eq(floe_portal_stats(H.portal).hellos_refused, i + 1);
+	}
+	/* a client has no workers */
+	cr_assert_eq(raw_hello(node("alice"),
+			       "{\"type\":\"hello\",\"role\":\"client\",\"version\":1,\"worker\":0,\"workers\":2}", why,
+			       sizeof(why)),
+		     FLOE_SIGNAL_ERROR);
+	cr_assert_str_eq(why, "only a gateway has workers");
+	cr_assert_eq(floe_portal_stats(H.portal).hellos_refused, FLOE_ARRAY_LEN(bad) + 1);
+	/* malformed: only one of the two, or negative: dropped as undecodable */
+	decode_errors = floe_portal_stats(H.portal).decode_errors;
+	cr_assert_eq(raw_hello(node("gw1"), "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":0}", why,
+			       sizeof(why)),
+		     FLOE_SIGNAL_NONE);
+	cr_assert_eq(raw_hello(node("gw1"),
+			       "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":-1,\"workers\":2}", why,
+			       sizeof(why)),
+		     FLOE_SIGNAL_NONE);
+	cr_assert_eq(floe_portal_stats(H.portal).decode_errors, decode_errors + 2);
+	/* the good worker was never disturbed; a good one joins */
+	cr_assert(floe_portal_client_connected(w0->c));
+	cr_assert_eq(raw_hello(node("gw1"), "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":2,\"workers\":3}",
+			       why, sizeof(why)),
+		     FLOE_SIGNAL_WELCOME);
+}
+
+/* A gateway restarted with another Workers value: accepted once none of
+ * its old sessions is online; the old flows end. */
+Test(portal, worker_count_changes_when_the_old_workers_are_gone)
+{
+	node_t *old, *fresh;
+
+	old = add_worker("gw1w0", "gw1", 0, 3);
+	fresh = add_worker("gw1w0of2", "gw1", 0, 2);
+	write_config(alice_web);
+	start_portal();
+	welcome(old, &M);
+	floe_portal_client_destroy(&old->c);
+	for (uint64_t end = mono_ms() + FLOE_PORTAL_NODE_DEAD_AFTER_MS + 2 * FLOE_PORTAL_TICK_MS; mono_ms() < end;)
+		pump_once(20);
+	welcome(fresh, &M);
+	cr_assert_str_eq(M.u.welcome.node_id, "gw1");
+	cr_assert_eq(floe_portal_stats(H.portal).hellos_refused, 0);
 }
