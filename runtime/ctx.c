@@ -16,9 +16,19 @@ struct floe_ctx {
 
 floe_ctx_t *floe_ctx_new(void)
 {
-	floe_ctx_t *self = calloc(1, sizeof(*self));
+	return floe_ctx_new_sized(FLOE_CTX_MAX_SOCKETS);
+}
+
+floe_ctx_t *floe_ctx_new_sized(int max_sockets)
+{
+	floe_ctx_t *self;
 	int err;
 
+	if (max_sockets < 1 || max_sockets > FLOE_CTX_MAX_SOCKETS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	self = calloc(1, sizeof(*self));
 	if (!self)
 		return NULL;
 	self->zmq = zmq_ctx_new();
@@ -27,7 +37,7 @@ floe_ctx_t *floe_ctx_new(void)
 		goto err_free;
 	}
 	/* Both must be set before the first socket: libzmq sizes its slot table then. */
-	if (zmq_ctx_set(self->zmq, ZMQ_MAX_SOCKETS, FLOE_CTX_MAX_SOCKETS) != 0 ||
+	if (zmq_ctx_set(self->zmq, ZMQ_MAX_SOCKETS, max_sockets) != 0 ||
 	    zmq_ctx_set(self->zmq, ZMQ_IO_THREADS, FLOE_CTX_IO_THREADS) != 0) {
 		err = errno;
 		goto err_term;

@@ -26,10 +26,19 @@ enum floe_ctx_limits {
 	FLOE_CTX_MAX_SOCKETS = 65536, /* far above the 20,000-fd hard limit: fds bind first */
 	FLOE_CTX_IO_THREADS = 0,      /* inproc only */
 	FLOE_CTX_ENDPOINT_MAX_BYTES = 64, /* "inproc://floe-" + short prefix + 20 digits */
+	/* A context with few actors (a client node with a portal: a handful
+	 * of connections). libzmq touches its slot table whole when the first
+	 * socket opens, ~12 bytes per slot: 800 KiB at FLOE_CTX_MAX_SOCKETS,
+	 * 40 KiB here, which is what 10,000 client nodes in one load
+	 * generator can afford (docs/perf.md "The load generator"). */
+	FLOE_CTX_SMALL_MAX_SOCKETS = 1024,
 };
 
 /* NULL on failure (errno set). */
 FLOE_EXPORT floe_ctx_t *floe_ctx_new(void);
+/* The same with room for max_sockets sockets (1..FLOE_CTX_MAX_SOCKETS;
+ * else NULL, errno EINVAL); a socket beyond them fails with EMFILE. */
+FLOE_EXPORT floe_ctx_t *floe_ctx_new_sized(int max_sockets);
 /* Terminates the context: blocks until every socket of it is closed. */
 FLOE_EXPORT void floe_ctx_destroy(floe_ctx_t **self_p);
 /* The libzmq context, for code that creates its own sockets. */
