@@ -14,6 +14,7 @@
 
 #include "actors/conn.h"
 #include "actors/conn_priv.h"
+#include "actors/idle.h"
 #include "actors/ring.h"
 #include "runtime/actor.h"
 #include "runtime/log.h"
@@ -53,7 +54,9 @@ typedef struct {
 	bool done;
 	int exit_rc;
 	uint64_t intent_ns;           /* when the connection was created */
-	uint64_t last_data_ns;
+	uint64_t last_data_ns;         /* data either way: ACTIVE until idle_after_ms after it */
+	uint64_t last_heard_ns;        /* anything authenticated from the peer */
+	uint32_t idle_after_ms;
 	/* Liveness (client): when the first data packet sent since the peer
 	 * was last heard (authenticated) went out; 0 = nothing unanswered. */
 	uint64_t unanswered_since_ns;
@@ -229,6 +232,7 @@ static int s_encrypt(self_t *self, const uint8_t *pkt, size_t len)
 /* Something authenticated came from the peer: it is alive on this path. */
 static void s_heard(self_t *self)
 {
+	self->last_heard_ns = s_now(self);
 	self->unanswered_since_ns = 0;
 	self->probed = false;
 }
@@ -341,6 +345,7 @@ static void s_handle_wg_events(self_t *self)
 		if (!self->established) {
 			self->established = true;
 			self->last_data_ns = now;
+			self->last_heard_ns = now;
 			s_set_state(self, FLOE_CONN_CONNECTED);
 			floe_log(FLOE_LOG_INFO, TARGET, "Completed wireguard handshake",
 				 FLOE_F_STR("cid", self->conn->cid),
@@ -625,7 +630,8 @@ static int s_create_peer(self_t *self, const floe_conn_peer_t *peer)
 
 	memcpy(pc.public_key, peer->public_key, FLOE_WG_KEY_LEN);
 	memcpy(pc.preshared_key, peer->preshared_key, FLOE_WG_KEY_LEN);
-	pc.persistent_keepalive_s = peer->persistent_keepalive_s;
+	/* The client keeps the path's NAT bindings while idle (idle.h). */
+	pc.persistent_keepalive_s = floe_idle_keepalive_s(self->role, peer->persistent_keepalive_s);
 	pc.responder_only = floe_policy_responder_only(self->role);
 	errno = 0;
 	self->peer = floe_wg_peer_new(self->conn->cfg.wg_device, &pc);
@@ -718,11 +724,13 @@ static int s_timeout_ms(self_t *self, int glib_timeout)
 	if (s_liveness_deadline_ns(self) < deadline)
 		deadline = s_liveness_deadline_ns(self);
 	if (s_state(self) == FLOE_CONN_CONNECTED) {
-		uint64_t idle_at = self->last_data_ns + FLOE_CONN_IDLE_AFTER_S * FLOE_NS_PER_S;
+		uint64_t idle_at = floe_idle_at_ns(self->last_data_ns, self->idle_after_ms);
 
 		if (idle_at < deadline)
 			deadline = idle_at;
 	}
+	if (self->established && floe_idle_peer_gone_at_ns(self->role, self->last_heard_ns) < deadline)
+		deadline = floe_idle_peer_gone_at_ns(self->role, self->last_heard_ns);
 	if (deadline != UINT64_MAX) {
 		uint64_t ms = deadline > now ? (deadline - now + FLOE_NS_PER_MS - 1) / FLOE_NS_PER_MS : 0;
 
@@ -734,11 +742,23 @@ static int s_timeout_ms(self_t *self, int glib_timeout)
 	return t;
 }
 
+/*
+ * ACTIVE -> IDLE once no data went either way for idle_after_ms (idle.h);
+ * data turns it back where it passes (s_on_recv, s_handle_device_packet).
+ * And the gateway's end of consent: a client that keeps sending nothing
+ * authenticated, not even its idle keepalive, is gone.
+ */
 static void s_check_idle(self_t *self)
 {
+	uint64_t now = s_now(self);
+
 	if (s_state(self) == FLOE_CONN_CONNECTED &&
-	    s_now(self) - self->last_data_ns >= FLOE_CONN_IDLE_AFTER_S * FLOE_NS_PER_S)
+	    floe_idle_state(self->last_data_ns, now, self->idle_after_ms) == FLOE_IDLE_IDLE) {
+		floe_log(FLOE_LOG_DEBUG, TARGET, "Connection idle", FLOE_F_STR("cid", self->conn->cid));
 		s_set_state(self, FLOE_CONN_IDLE);
+	}
+	if (self->established && floe_idle_peer_gone(self->role, self->last_heard_ns, now))
+		s_fail(self, FLOE_CONN_REASON_PEER_GONE);
 }
 
 static void s_handle_batch(self_t *self, floe_msg_t **batch, int n)
@@ -845,6 +865,7 @@ static int s_self_new(floe_conn_t *conn, floe_actor_t *actor, floe_mailbox_t *ma
 	self->clock = cfg->clock;
 	self->role = cfg->role;
 	self->intent_ns = s_now(self);
+	self->idle_after_ms = cfg->idle_after_ms ? cfg->idle_after_ms : FLOE_IDLE_AFTER_MS;
 	self->tx_buf = malloc((size_t)FLOE_CONN_TX_BATCH_PKTS * TX_SLOT_BYTES);
 	self->device_ring = floe_ring_new(FLOE_POLICY_DEVICE_RING_PKTS);
 	self->wg_ring = floe_ring_new(FLOE_POLICY_WG_RING_PKTS);

@@ -36,6 +36,9 @@
  * FLOE_CONN_HANDSHAKE_DEADLINE_MS (e.g. a relayed pair libnice reports
  * ready while one direction is dropped): the node replaces it. */
 #define FLOE_CONN_REASON_NO_HANDSHAKE "no handshake on the nominated path"
+/* The gateway heard nothing authenticated from its established client for
+ * FLOE_IDLE_PEER_GONE_MS (actors/idle.h): the client is gone. */
+#define FLOE_CONN_REASON_PEER_GONE "peer gone: no keepalive"
 
 #ifndef FLOE_ACTORS_CONN_H
 #define FLOE_ACTORS_CONN_H
@@ -64,8 +67,8 @@ enum floe_conn_liveness {
 
 typedef struct floe_conn floe_conn_t;
 
-/* floe_conn_state_t (idle: no data for FLOE_CONN_IDLE_AFTER_S) is public:
- * include/floe/floe.h. */
+/* floe_conn_state_t is public: include/floe/floe.h. CONNECTED is idle.h's
+ * ACTIVE, IDLE its IDLE (no data for FLOE_IDLE_AFTER_MS). */
 
 /* Message types a connection takes and emits (runtime/msg.h's actors range). */
 enum floe_conn_msg_type {
@@ -87,7 +90,6 @@ enum floe_conn_msg_type {
 enum floe_conn_limits {
 	FLOE_CONN_TX_BATCH_PKTS = 32,    /* datagrams handed to the agent per wake-up */
 	FLOE_CONN_RX_BATCH_MSGS = 64,    /* mailbox messages taken per wake-up */
-	FLOE_CONN_IDLE_AFTER_S = 30,
 	FLOE_CONN_ID_MAX_BYTES = 64,     /* cid and client_id, for logs */
 	/* The owner's inbox (floe_conn_post): as many as one mailbox sender's
 	 * pipe; signalling may use the last RESERVE slots, packets not. */
@@ -121,6 +123,9 @@ typedef struct {
 	/* This connection replaces one whose direct path went silent: if it
 	 * ends on a relay, its path says direct_path_lost (docs/nat.md). */
 	bool replaces_direct_path;
+	/* No data this long turns the connection IDLE; 0 = FLOE_IDLE_AFTER_MS
+	 * (actors/idle.h). Tests shorten it. */
+	uint32_t idle_after_ms;
 } floe_conn_config_t;
 
 /*
