@@ -306,7 +306,7 @@ static int s_configure(floe_ice_agent_t *self, const floe_ice_config_t *cfg)
 	 * multicast); we never want it, nor ICE-TCP. */
 	g_object_set(nice, "upnp", FALSE, "ice-tcp", FALSE,
 		     "controlling-mode", cfg->role == FLOE_ICE_CONTROLLING,
-		     "keepalive-conncheck", TRUE,
+		     "keepalive-conncheck", cfg->keepalive == FLOE_ICE_KEEPALIVE_CONSENT,
 		     "force-relay", cfg->relay_only, NULL);
 	if (cfg->stun_max_retransmissions)
 		g_object_set(nice, "stun-max-retransmissions", cfg->stun_max_retransmissions, NULL);

@@ -67,13 +67,18 @@ typedef enum {
 } floe_ice_role_t;
 
 /*
- * Keepalive / consent on the selected pair (libnice constants, not tunable):
- * CONSENT: RFC 7675 consent freshness: a binding request every ~4-6 s
- *   (randomised), the pair fails after 30 s without a response or at once on
- *   an authenticated error. Default.
- * RELAXED: binding requests ("keepalive-conncheck") every 25 s, the pair
- *   fails after 50 s without a response: fewer wake-ups for idle
- *   connections; WireGuard's own keepalive is the liveness signal anyway.
+ * Keepalive / consent on the selected pair (libnice 0.1.21's constants, not
+ * tunable; read in its agent/conncheck.c and measured, docs/nat.md):
+ * CONSENT: RFC 7675 consent freshness: a binding request every 4-6 s
+ *   (randomised) from each end, each answered; the pair fails when no
+ *   answer came for 10 s or at once on an authenticated error. libnice
+ *   fixes it at agent creation (construct-only property). Default.
+ * RELAXED: one binding indication (no answer) per 25 s (Tr) from each end:
+ *   it keeps the NAT binding and nothing else; the pair never fails after
+ *   selection. The nodes use it: liveness and the idle keepalive come
+ *   from WireGuard (actors/idle.h). (libnice's "keepalive-conncheck"
+ *   would send requests every 4-6 s, failing after 50 s: no fewer
+ *   datagrams than CONSENT, so it is off.)
  */
 typedef enum {
 	FLOE_ICE_KEEPALIVE_CONSENT = 0,
