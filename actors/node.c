@@ -111,6 +111,9 @@ void node_fill_ice(floe_node_t *self, floe_ice_config_t *ice, floe_ice_turn_serv
 		.local_addrs = self->cfg.local_addrs,
 		.n_local_addrs = self->cfg.n_local_addrs,
 		.failure_timeout_ms = self->cfg.ice_failure_timeout_ms,
+		/* Liveness and the idle keepalive come from WireGuard
+		 * (actors/idle.h): ICE only keeps the binding, every 25 s. */
+		.keepalive = FLOE_ICE_KEEPALIVE_RELAXED,
 	};
 }
 

@@ -46,6 +46,8 @@ typedef struct {
 	uint32_t fail_timeout_ms;
 	uint32_t stun_max_retransmissions; /* 0: libnice's default */
 	uint32_t stun_initial_timeout_ms;
+	floe_ice_keepalive_t keepalive;  /* 0: CONSENT (the nodes use RELAXED) */
+	uint32_t idle_after_ms;          /* 0: FLOE_IDLE_AFTER_MS */
 	/* What the ends saw. */
 	bool nominated[2], established[2], failed[2], exited[2];
 	char fail_reason[2][128];
@@ -111,7 +113,9 @@ static inline void pair_start_one(pair_t *p, int side)
 			.failure_timeout_ms = p->fail_timeout_ms,
 			.stun_max_retransmissions = p->stun_max_retransmissions,
 			.stun_initial_timeout_ms = p->stun_initial_timeout_ms,
+			.keepalive = p->keepalive,
 		},
+		.idle_after_ms = p->idle_after_ms,
 		.parent_endpoint = floe_mailbox_endpoint(p->parent[side]),
 		.pool = p->pool,
 	};
