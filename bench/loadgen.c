@@ -93,13 +93,14 @@ enum {
 	DRAIN_MS = 1000,              /* after traffic: replies still in flight */
 	PROGRESS_MS = 5000,           /* a progress line on stderr during set-up */
 	DAEMON_READY_TIMEOUT_MS = 20000,
-	DAEMON_STOP_TIMEOUT_MS = 15000,
+	DAEMON_STOP_TIMEOUT_MS = 60000, /* 10,000 connections take a while to close */
 	WORKER_EXIT_TIMEOUT_S = 120,
 	FAILURES_SHOWN = 3,           /* failure reasons printed per worker */
 	LOG_TAIL_LINES = 5,
 	PATH_BYTES = 512,
 };
 
+static const double MIN_RATE_PPS = 0.01; /* one packet per connection per 100 s */
 static const char PORTAL_EP[] = "tcp://127.0.0.1:7400";
 static const char RESOURCE_IP[] = "10.99.0.1";
 static const char GATEWAY_TUN_IP[] = "100.64.0.1";
@@ -298,12 +299,12 @@ static void s_worker_measure(worker_t *w, bool base)
 }
 
 static int s_worker(shared_t *sh, size_t idx, size_t first, size_t count, uint8_t *keys,
-		    const uint8_t *portal_pub, uint32_t rate_pps)
+		    const uint8_t *portal_pub, double rate_pps)
 {
 	worker_t w = { .sh = sh, .st = &sh->w[idx], .first = first, .count = count, .keys = keys,
 		       .portal_pub = portal_pub };
 	struct pollfd *pfd = calloc(2 * count, sizeof(*pfd));
-	uint64_t next_send = 0;
+	uint64_t next_send = 0, traffic_t0 = 0, slots_sent = 0;
 	size_t slot = 0;
 	bool measured = false;
 	int phase;
@@ -340,9 +341,9 @@ static int s_worker(shared_t *sh, size_t idx, size_t first, size_t count, uint8_
 			pfd[np++] = (struct pollfd){ .fd = floe_node_event_fd(w.nodes[k]), .events = POLLIN };
 			pfd[np++] = (struct pollfd){ .fd = floe_node_device_fd(w.nodes[k]), .events = POLLIN };
 		}
-		if (phase == PHASE_TRAFFIC && rate_pps) {
-			if (!next_send)
-				next_send = now;
+		if (phase == PHASE_TRAFFIC && rate_pps > 0) {
+			if (!traffic_t0)
+				traffic_t0 = next_send = now;
 			if (now >= next_send) {
 				/* Slot s: the clients k with k % SEND_SLOTS == s. */
 				w.seq = (uint16_t)(w.seq + (slot == 0));
@@ -350,7 +351,8 @@ static int s_worker(shared_t *sh, size_t idx, size_t first, size_t count, uint8_
 					if (w.up[k])
 						s_worker_send(&w, k, (uint16_t)(w.seq ? w.seq : 1));
 				slot = (slot + 1) % SEND_SLOTS;
-				next_send += 1000u / rate_pps / SEND_SLOTS;
+				/* From the start, not the last send: no drift. */
+				next_send = traffic_t0 + (uint64_t)((double)++slots_sent * 1000.0 / rate_pps / SEND_SLOTS);
 			}
 			if (next_send < wake)
 				wake = next_send;
@@ -636,14 +638,15 @@ static bool s_portal_listening(void)
 
 typedef struct {
 	size_t n, per_worker, workers;
-	unsigned long duration_s, rate_pps, setup_timeout_s, gw_workers;
+	unsigned long duration_s, setup_timeout_s, gw_workers;
+	double rate_pps;
 	char bin_dir[PATH_BYTES];
 } args_t;
 
 static void s_usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [--short] [--n N (1..%d)] [--duration-s S] [--rate-pps R (0..%d)]\n"
+		"usage: %s [--short] [--n N (1..%d)] [--duration-s S] [--rate-pps R (0, 0.01..%d)]\n"
 		"       [--setup-timeout-s T] [--gateway-workers K] [--clients-per-worker C (1..%d)]\n"
 		"       [--bin-dir DIR (floe-portal, floe-gateway, floectl; default: this program's)]\n",
 		argv0, MAX_CONNS, MAX_RATE_PPS, MAX_CLIENTS_PER_WORKER);
@@ -664,6 +667,21 @@ static unsigned long s_arg(int argc, char **argv, int *i, unsigned long lo, unsi
 	return v;
 }
 
+/* A packet rate: 0 (none) or MIN_RATE_PPS..MAX_RATE_PPS, decimals allowed. */
+static double s_rate(int argc, char **argv, int *i)
+{
+	char *end;
+	double v;
+
+	if (*i + 1 >= argc)
+		s_usage(argv[0]);
+	errno = 0;
+	v = strtod(argv[++*i], &end);
+	if (errno || end == argv[*i] || *end || !(v == 0 || (v >= MIN_RATE_PPS && v <= MAX_RATE_PPS)))
+		s_usage(argv[0]);
+	return v;
+}
+
 static void s_args(int argc, char **argv, args_t *a)
 {
 	*a = (args_t){ .n = DEFAULT_N, .per_worker = DEFAULT_CLIENTS_PER_WORKER, .duration_s = DEFAULT_DURATION_S,
@@ -676,7 +694,7 @@ static void s_args(int argc, char **argv, args_t *a)
 		} else if (!strcmp(argv[i], "--duration-s")) {
 			a->duration_s = s_arg(argc, argv, &i, 1, 3600);
 		} else if (!strcmp(argv[i], "--rate-pps")) {
-			a->rate_pps = s_arg(argc, argv, &i, 0, MAX_RATE_PPS);
+			a->rate_pps = s_rate(argc, argv, &i);
 		} else if (!strcmp(argv[i], "--setup-timeout-s")) {
 			a->setup_timeout_s = s_arg(argc, argv, &i, 1, 3600);
 		} else if (!strcmp(argv[i], "--gateway-workers")) {
@@ -747,24 +765,45 @@ static void s_nap(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Connections the gateway itself shows as connected (floectl), or -1. */
-static long s_gateway_connected(const args_t *a, const char *dir)
+/* floectl show --json of the gateway (one document, all its workers), or NULL. */
+static char *s_gateway_show(const args_t *a, const char *dir)
 {
-	char cmd[3 * PATH_BYTES], *out, *p;
-	long n = 0;
+	char cmd[3 * PATH_BYTES];
 
 	snprintf(cmd, sizeof(cmd), "'%s/floectl' show --json --socket '%s/gateway.sock' 2>/dev/null", a->bin_dir,
 		 dir);
-	out = s_run(cmd);
-	if (!out)
+	return s_run(cmd);
+}
+
+/* Connections shown as connected; -1 without a document. */
+static long s_show_connected(const char *show)
+{
+	const char *p;
+	long n = 0;
+
+	if (!show)
 		return -1;
-	for (p = out; (p = strstr(p, "\"state\"")); p++) {
+	for (p = show; (p = strstr(p, "\"state\"")); ) {
 		p += strlen("\"state\"");
 		p += strspn(p, ": ");
 		n += !strncmp(p, "\"connected\"", strlen("\"connected\""));
 	}
-	free(out);
 	return n;
+}
+
+/* A counter of the gateway's totals; -1 when absent. */
+static long long s_show_total(const char *show, const char *counter)
+{
+	char key[64];
+	const char *p = show ? strstr(show, "\"totals\"") : NULL;
+
+	snprintf(key, sizeof(key), "\"%s\"", counter);
+	p = p ? strstr(p, key) : NULL;
+	if (!p)
+		return -1;
+	p += strlen(key);
+	p += strspn(p, ": ");
+	return atoll(p);
 }
 
 /* Output: each figure goes to its section's line and to the result line. */
@@ -825,6 +864,9 @@ int main(int argc, char **argv)
 	uint64_t t0, deadline, setup_ms, report, t_traffic;
 	totals_t t = { 0 }, t1;
 	tree_t gw0, gw1, gw2;
+	static const char *const gw_counters[] = { "mailbox_drops", "dropped_not_nominated", "acl_drops",
+						   "decrypt_errors", "handshakes_completed" };
+	char *show = NULL;
 	long gw_connected, hz = sysconf(_SC_CLK_TCK);
 	double secs, dn;
 	bool all;
@@ -877,7 +919,7 @@ int main(int argc, char **argv)
 		if (pid[w] == 0) {
 			sodium_memzero(keys, first * FLOE_KEY_LEN);
 			sodium_memzero(keys + (first + count) * FLOE_KEY_LEN, (a.n - first - count) * FLOE_KEY_LEN);
-			_exit(s_worker(sh, w, first, count, keys, portal_pub, (uint32_t)a.rate_pps));
+			_exit(s_worker(sh, w, first, count, keys, portal_pub, a.rate_pps));
 		}
 	}
 	sodium_memzero(keys, a.n * FLOE_KEY_LEN);
@@ -888,9 +930,10 @@ int main(int argc, char **argv)
 		if (s_now_ms() > deadline || !s_alive(portal, "floe-portal", &errors))
 			goto stop;
 	gateway = s_spawn(a.bin_dir, "floe-gateway", dir);
-	for (deadline = s_now_ms() + DAEMON_READY_TIMEOUT_MS; s_gateway_connected(&a, dir) < 0; s_nap(100))
+	for (deadline = s_now_ms() + DAEMON_READY_TIMEOUT_MS; !(show = s_gateway_show(&a, dir)); s_nap(100))
 		if (s_now_ms() > deadline || !s_alive(gateway, "floe-gateway", &errors))
 			goto stop;
+	free(show);
 	/* Its control socket answers once its node runs; the portal's
 	 * welcome follows within a round trip. */
 	s_nap(1000);
@@ -918,7 +961,9 @@ int main(int argc, char **argv)
 	/* The workers measure themselves once their clients are up. */
 	s_nap(PARENT_TICK_MS * 3);
 	gw1 = s_tree(gateway);
-	gw_connected = s_gateway_connected(&a, dir);
+	show = s_gateway_show(&a, dir);
+	gw_connected = s_show_connected(show);
+	free(show);
 
 	/* Traffic: every connected client rate_pps echo requests a second. */
 	t_traffic = s_now_ms();
@@ -930,8 +975,11 @@ int main(int argc, char **argv)
 	gw2 = s_tree(gateway);
 	s_nap(DRAIN_MS);
 	t1 = s_totals(sh, a.workers);
-	if (!s_alive(gateway, "floe-gateway", &errors) || !s_alive(portal, "floe-portal", &errors))
+	show = s_gateway_show(&a, dir);
+	if (!s_alive(gateway, "floe-gateway", &errors) || !s_alive(portal, "floe-portal", &errors)) {
+		free(show);
 		goto stop;
+	}
 
 	dn = (double)t.connected;
 	s_section(&o, "setup");
@@ -946,7 +994,7 @@ int main(int argc, char **argv)
 	s_kv(&o, "time_to_all_connected_ms=%llu", (unsigned long long)(all ? setup_ms : 0));
 	s_section(&o, "traffic");
 	s_kv(&o, "duration_s=%.1f", secs);
-	s_kv(&o, "rate_pps_per_conn=%lu", a.rate_pps);
+	s_kv(&o, "rate_pps_per_conn=%g", a.rate_pps);
 	s_kv(&o, "sent_pps=%.0f", (double)t1.tx / secs);
 	s_kv(&o, "echoed_pps=%.0f", (double)t1.rx / secs);
 	s_kv(&o, "echo_mbit_s=%.3f", (double)t1.rx * PKT_BYTES * 8.0 / secs / 1e6);
@@ -964,6 +1012,12 @@ int main(int argc, char **argv)
 	s_kv(&o, "gw_rss_kib_per_conn=%.1f", s_per((double)(gw1.rss_kib - gw0.rss_kib), dn));
 	s_kv(&o, "gw_rss_kib_after_traffic=%ld", gw2.rss_kib);
 	s_kv(&o, "gw_cpu_pct_traffic=%.1f", 100.0 * (double)(gw2.cpu_ticks - gw1.cpu_ticks) / (double)hz / secs);
+	s_kv(&o, "gw_connected_after_traffic=%ld", s_show_connected(show));
+	/* Where packets went missing, if they did (-1: not shown). */
+	for (size_t i = 0; i < sizeof(gw_counters) / sizeof(gw_counters[0]); i++)
+		s_kv(&o, "gw_%s=%lld", gw_counters[i], s_show_total(show, gw_counters[i]));
+	free(show);
+	show = NULL;
 	s_section(&o, "clients");
 	s_kv(&o, "client_procs=%zu", a.workers);
 	s_kv(&o, "client_fds_per_node=%.2f", s_per((double)(t1.fds - t1.base_fds), (double)a.n));
@@ -990,9 +1044,15 @@ stop:
 			errors++;
 		}
 	}
-	if (s_stop(gateway) != 0 || s_stop(portal) != 0) {
-		fprintf(stderr, "bench_loadgen: a daemon did not exit cleanly on SIGTERM\n");
-		errors++;
+	for (int i = 0; i < 2; i++) {
+		uint64_t t_stop = s_now_ms();
+		int rc = s_stop(i ? portal : gateway);
+
+		if (rc != 0) {
+			fprintf(stderr, "bench_loadgen: %s: %s after SIGTERM (%.1f s)\n", i ? "floe-portal" : "floe-gateway",
+				rc < 0 ? "killed, no exit" : "non-zero exit status", (double)(s_now_ms() - t_stop) / 1000.0);
+			errors++;
+		}
 	}
 	t1 = s_totals(sh, a.workers);
 	if (!o.line[0]) {
