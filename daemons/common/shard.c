@@ -65,7 +65,8 @@ int floe_shard_worker_conf(floe_nodeconf_t *conf, unsigned k)
 	char name[FLOE_NODECONF_IFNAME_MAX + 1], path[FLOE_CONTROL_PATH_MAX];
 	int r;
 
-	if (!conf || k >= conf->workers)
+	/* Workers = 1 is the one-process gateway: no worker to be */
+	if (!conf || conf->workers < 2 || k >= conf->workers)
 		return -EINVAL;
 	if ((r = floe_shard_tun_name(conf->tun_name, k, name, sizeof(name))) < 0 ||
 	    (r = floe_shard_control_path(conf, (int)k, path, sizeof(path))) < 0)

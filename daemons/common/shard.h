@@ -37,7 +37,8 @@ int floe_shard_tun_name(const char *base, unsigned k, char *out, size_t cap);
  * /run/floe/floe-gateway.sock) and worker k's (".w<k>" appended). */
 int floe_shard_control_path(const floe_nodeconf_t *conf, int worker, char *out, size_t cap);
 
-/* Makes conf worker k's (see above). 0, -EINVAL for k >= conf->workers,
+/* Makes conf worker k's (see above). 0, -EINVAL for k >= conf->workers or
+ * Workers = 1,
  * -ENAMETOOLONG for a TUN name or socket path that does not fit. */
 int floe_shard_worker_conf(floe_nodeconf_t *conf, unsigned k);
 
