@@ -775,7 +775,9 @@ static char *s_gateway_show(const args_t *a, const char *dir)
 	return s_run(cmd);
 }
 
-/* Connections shown as connected; -1 without a document. */
+/* Connections shown as connected or idle (connected, no data for a
+ * while: what most are between two packets at a low rate); -1 without a
+ * document. */
 static long s_show_connected(const char *show)
 {
 	const char *p;
@@ -786,7 +788,8 @@ static long s_show_connected(const char *show)
 	for (p = show; (p = strstr(p, "\"state\"")); ) {
 		p += strlen("\"state\"");
 		p += strspn(p, ": ");
-		n += !strncmp(p, "\"connected\"", strlen("\"connected\""));
+		n += !strncmp(p, "\"connected\"", strlen("\"connected\"")) ||
+		     !strncmp(p, "\"idle\"", strlen("\"idle\""));
 	}
 	return n;
 }
