@@ -250,3 +250,46 @@ Test(tun, offload_reads_carry_a_vnet_header_and_writes_deliver)
 	floe_tun_destroy(&t);
 	cr_expect_eq(floe_tun_offload(t), false, "NULL has no offload");
 }
+
+/* A sharded gateway's per-client host routes: set creates or moves the
+ * route to this TUN (NLM_F_REPLACE), del removes it only from this TUN. */
+Test(tun, host_route_set_moves_and_del_removes)
+{
+	char out[8192];
+	floe_tun_t *a, *b;
+	floe_cidr_t h4, h6;
+	int err = 0;
+
+	enter_private_netns();
+	a = configured_tun();
+	b = floe_tun_new("fwgt1", &err);
+	cr_assert_not_null(b, "floe_tun_new: %s", strerror(-err));
+	cr_assert_eq(floe_tun_set_up(b, TEST_MTU), 0);
+	cr_assert_eq(floe_cidr_parse("100.64.0.7/32", &h4), 0);
+	cr_assert_eq(floe_cidr_parse("fd00::7/128", &h6), 0);
+
+	cr_assert_eq(floe_tun_set_host_route(a, &h4, true), 0);
+	cr_assert_eq(floe_tun_set_host_route(a, &h4, true), 0, "again: no EEXIST");
+	cr_assert_eq(floe_tun_set_host_route(a, &h6, true), 0);
+	run("ip route show 100.64.0.7/32", out, sizeof(out));
+	cr_assert_not_null(strstr(out, "dev " TUN_NAME), "%s", out);
+	run("ip -6 route show fd00::7/128", out, sizeof(out));
+	cr_assert_not_null(strstr(out, "dev " TUN_NAME), "%s", out);
+	/* the client moved to the other worker: its route follows */
+	cr_assert_eq(floe_tun_set_host_route(b, &h4, true), 0);
+	run("ip route show 100.64.0.7/32", out, sizeof(out));
+	cr_assert_not_null(strstr(out, "dev fwgt1"), "%s", out);
+	cr_assert_null(strstr(out, "dev " TUN_NAME), "one route: %s", out);
+	/* the old worker's late removal does not take the new one's route */
+	cr_assert_eq(floe_tun_set_host_route(a, &h4, false), -ESRCH);
+	run("ip route show 100.64.0.7/32", out, sizeof(out));
+	cr_assert_not_null(strstr(out, "dev fwgt1"), "%s", out);
+	cr_assert_eq(floe_tun_set_host_route(b, &h4, false), 0);
+	cr_assert_eq(floe_tun_set_host_route(a, &h6, false), 0);
+	run("ip route show 100.64.0.7/32; ip -6 route show fd00::7/128", out, sizeof(out));
+	cr_assert_str_eq(out, "");
+	cr_assert_eq(floe_tun_set_host_route(b, &h4, false), -ESRCH, "gone");
+	cr_assert_eq(floe_tun_set_host_route(NULL, &h4, true), -EINVAL);
+	floe_tun_destroy(&b);
+	floe_tun_destroy(&a);
+}
