@@ -16,9 +16,11 @@
 #   lab_nat_set SITE KIND WAN_IP LAN_NET  change a NAT's kind and/or public
 #                                  address in place (roaming: a new mapping)
 #   lab_conntrack_flush NS         forget NS's connections and NAT mappings
-#   lab_loss PERCENT               random loss of UDP datagrams crossing the
-#                                  internet (0 removes it); no sch_netem here
-#   lab_loss_drops                 how many datagrams it has dropped
+#   lab_loss PERCENT [NS]          random loss of UDP datagrams crossing the
+#                                  internet (0 removes it); no sch_netem here.
+#                                  NS: another bridging namespace instead,
+#                                  e.g. a router's LAN (g-nat: same LAN)
+#   lab_loss_drops [NS]            how many datagrams it has dropped
 #   lab_down                       remove everything this lab created
 #   lab_auto_down [HOOK]           lab_down (after HOOK) on exit and signals
 #   lab_snapshot [DIR], lab_left_behind BEFORE [DIR], lab_procs,
@@ -33,6 +35,10 @@
 LAB=${LAB:-floe}
 LAB_NETNS=()
 LAB_PIDS=()
+# lab_link's temporary veth names start with this: the process's own pid,
+# so that labs built at once by a shell's background subshells (which all
+# share $$) cannot pick the same name.
+LAB_LINK_TAG=fl$$
 
 lab_ns() { echo "${LAB}-$1"; }
 
@@ -40,6 +46,7 @@ lab_init() {
 	LAB=$1
 	LAB_NETNS=()
 	LAB_PIDS=()
+	LAB_LINK_TAG=fl$BASHPID
 }
 
 lab_exec() {
@@ -70,7 +77,7 @@ lab_add_ns() {
 # lab_link NS_A IF_A NS_B IF_B: a veth pair between two namespaces.
 lab_link() {
 	local a b; a=$(lab_ns "$1"); b=$(lab_ns "$3")
-	local tmp="fl$$${RANDOM}"
+	local tmp="$LAB_LINK_TAG${RANDOM}"
 	ip link add "${tmp}a" type veth peer name "${tmp}b"
 	ip link set "${tmp}a" netns "$a"
 	ip link set "${tmp}b" netns "$b"
@@ -237,11 +244,13 @@ sys.exit(0 if err == 0 else 1)'
 }
 
 lab_loss() {
-	local pct=$1 ns; ns=$(lab_ns inet)
+	local pct=$1 ns; ns=$(lab_ns "${2:-inet}")
 	ip netns exec "$ns" nft delete table bridge floe_loss 2>/dev/null || true
 	((pct > 0)) || return 0
 	# The internet is a bridge: routers' datagrams to each other cross its
 	# forward hook, those to and from coturn its input and output hooks.
+	# A router's LAN bridge the same: host to host (forward), host to and
+	# from the router, i.e. the internet (input, output).
 	ip netns exec "$ns" nft -f - <<NFT
 table bridge floe_loss {
 	chain f_fwd { type filter hook forward priority 0; meta l4proto udp numgen random mod 100 < $pct counter drop; }
@@ -253,7 +262,7 @@ NFT
 
 # lab_loss_drops: datagrams lab_loss has dropped so far.
 lab_loss_drops() {
-	lab_exec inet nft -j list table bridge floe_loss 2>/dev/null |
+	lab_exec "${1:-inet}" nft -j list table bridge floe_loss 2>/dev/null |
 		jq '[.nftables[].rule? // empty | .expr[] | .counter? // empty | .packets] | add // 0'
 }
 
@@ -308,7 +317,7 @@ lab_auto_down_run() {
 # processes with DIR in their arguments. Compare before and after a run.
 lab_snapshot() {
 	ip netns list | awk '{ print $1 }' | grep "^$LAB-" || true
-	ip -o link | awk -F': ' '{ print $2 }' | grep "^fl$$" || true
+	ip -o link | awk -F': ' '{ print $2 }' | grep "^$LAB_LINK_TAG" || true
 	[[ -z ${1:-} ]] || pgrep -f -- "$1/" | sed 's/^/pid /' || true
 }
 
