@@ -111,7 +111,7 @@ node_conf() { # NAME IP INTERFACE-LINES EXTRA
 	printf '[ICE]\nLocalAddress = %s\n[Control]\nSocket = %s\n%b' "$2" "$tmp/$1.sock" "${4:-}"
 }
 node_conf gateway 203.0.113.20 'Name = floe-gw0\nAddress = 100.64.255.1/32\nRoute = 100.64.0.0/10' \
-	"[Gateway]\nWorkers = $WORKERS\n" >"$tmp/gateway.conf"
+	"[Gateway]\nWorkers = $WORKERS\n[Metrics]\nListen = 127.0.0.1:9100\n" >"$tmp/gateway.conf"
 for ((i = 1; i <= N_CLIENTS; i++)); do
 	node_conf "c$i" "203.0.113.$((30 + i))" 'Name = floe0' >"$tmp/c$i.conf"
 done
@@ -205,6 +205,17 @@ sum_ok() {
 }
 until_ok 10 sum_ok || fail "totals differ from the workers' sum"
 echo "ok: totals (rx/tx packets, TUN rx/tx packets) = the sum of the $WORKERS workers' totals"
+
+# The parent's metrics are the same one gateway.
+metrics_ok() {
+	local m want
+	m=$(lab_exec gateway timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9100 &&
+		printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3') || return 1
+	want=$(show --json | jq -r .totals.rx_packets)
+	grep -qx "floe_connections $N_CLIENTS" <<<"$m" && grep -qx "floe_node_rx_packets $want" <<<"$m"
+}
+until_ok 10 metrics_ok || fail "metrics are not the one gateway's"
+echo "ok: the parent's metrics: floe_connections $N_CLIENTS, floe_node_rx_packets = show's total"
 
 # --- kill -9 one worker; the others' clients keep pinging throughout.
 victim=${worker_of[1]}
