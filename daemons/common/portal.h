@@ -58,6 +58,7 @@ typedef struct {
 	uint64_t zap_accepted;
 	uint64_t zap_refused;
 	uint64_t hellos_refused;      /* bad worker index, or a worker count that changed */
+	uint64_t credentials_reissued; /* welcomes sent again before minted TURN credentials expire */
 } floe_portal_stats_t;
 
 typedef struct floe_portal floe_portal_t;

@@ -18,7 +18,8 @@
 
 enum floe_turn_rest_limits {
 	FLOE_TURN_REST_SECRET_MAX_BYTES = 256,
-	FLOE_TURN_REST_TTL_MIN_S = 60,
+	/* Short TTLs work: the portal re-issues at TTL/2 (turn_refresh.h). */
+	FLOE_TURN_REST_TTL_MIN_S = 10,
 	FLOE_TURN_REST_TTL_MAX_S = 7 * 24 * 3600,
 	FLOE_TURN_REST_TTL_DEFAULT_S = 24 * 3600,
 	/* base64 of a 20-byte HMAC-SHA1 (28 characters) and its NUL. */

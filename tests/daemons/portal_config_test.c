@@ -166,7 +166,7 @@ static const struct bad_case bad_cases[] = {
 	{ 10, "PasswordFile = none", 10, "[Relay turn1] PasswordFile" },
 	{ 10, "Secret = north", 6, "Secret mints Username and Password" },
 	{ 9, "TTL = 600", 6, "[Relay turn1]: TTL needs Secret" },
-	{ 9, "TTL = 5", 9, "[Relay turn1] TTL: expected 60.." },
+	{ 9, "TTL = 5", 9, "[Relay turn1] TTL: expected 10.." },
 	{ 10, "SecretFile = none", 10, "[Relay turn1] SecretFile: cannot read" },
 	{ 13, "CIDR = 10.1.2.0/16", 13, "[Resource web] CIDR" },
 	{ 13, "", 12, "[Resource web]: missing CIDR" },
