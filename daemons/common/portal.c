@@ -68,6 +68,11 @@ struct floe_portal {
 	floe_portal_config_t *cfg;
 	session_t *sessions;
 	size_t n_sessions;
+	/* Open addressing over sessions by key hash: index + 1, 0 = empty;
+	 * index_cap a power of two >= 2 n_sessions. Every frame is looked up
+	 * by its sender's key, and 10,000 clients made a linear scan cost. */
+	uint32_t *session_index;
+	size_t index_cap;
 	bool *grant_expired;      /* per cfg grant: revoke already pushed */
 	flow_t *flows;            /* FLOE_PORTAL_MAX_FLOWS entries */
 	/* Per flow slot: 0 = free, else a hash of its cid (never 0). Scanned
@@ -95,13 +100,50 @@ static const floe_portal_node_conf_t *session_conf(const floe_portal_t *self, co
 	return s->gateway ? &self->cfg->gateways[s->index] : &self->cfg->clients[s->index];
 }
 
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
 static session_t *session_by_key(floe_portal_t *self, const char *b64)
 {
-	for (size_t i = 0; i < self->n_sessions; i++) {
-		if (!strcmp(self->sessions[i].key_b64, b64))
-			return &self->sessions[i];
+	size_t mask = self->index_cap - 1;
+
+	if (!self->index_cap)
+		return NULL;
+	for (size_t i = fnv1a(b64) & mask;; i = (i + 1) & mask) {
+		uint32_t slot = self->session_index[i];
+
+		if (!slot)
+			return NULL;
+		if (!strcmp(self->sessions[slot - 1].key_b64, b64))
+			return &self->sessions[slot - 1];
 	}
-	return NULL;
+}
+
+/* The index of table s (n entries): NULL on ENOMEM. */
+static uint32_t *index_build(const session_t *s, size_t n, size_t *cap)
+{
+	uint32_t *idx;
+
+	*cap = 16;
+	while (*cap < 2 * n)
+		*cap *= 2;
+	idx = calloc(*cap, sizeof(*idx));
+	for (size_t k = 0; idx && k < n; k++) {
+		size_t i = fnv1a(s[k].key_b64) & (*cap - 1);
+
+		while (idx[i])
+			i = (i + 1) & (*cap - 1);
+		idx[i] = (uint32_t)(k + 1);
+	}
+	return idx;
 }
 
 /* A node's only link; a sharded gateway's worker 0. */
@@ -138,12 +180,27 @@ static void sessions_free(session_t *s, size_t n)
 	free(s);
 }
 
+/* Undoes the moves of a failed rebuild: links taken from the old table go back. */
+static void links_give_back(floe_portal_t *self, session_t *s, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		session_t *old = s[j].links ? session_by_key(self, s[j].key_b64) : NULL;
+
+		if (old && !old->links) {
+			old->links = s[j].links;
+			s[j].links = NULL;
+		}
+	}
+}
+
 /* Rebuilds the session table for cfg, keeping the link state of nodes
  * that stay (by key): their links move to the new table. */
 static int sessions_rebuild(floe_portal_t *self, const floe_portal_config_t *cfg)
 {
-	size_t n = cfg->n_gateways + cfg->n_clients;
+	size_t n = cfg->n_gateways + cfg->n_clients, cap = 0;
 	session_t *s = calloc(n ? n : 1, sizeof(*s));
+	uint32_t *index = NULL;
+	bool ok = true;
 
 	if (!s)
 		return -ENOMEM;
@@ -163,25 +220,21 @@ static int sessions_rebuild(floe_portal_t *self, const floe_portal_config_t *cfg
 		memcpy(s[i].key_b64, nc->public_key_b64, FLOE_SIGNAL_KEY_CAP);
 		s[i].gateway = gw;
 		s[i].index = idx;
+		ok = ok && s[i].links;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!s[i].links) {
-			/* give the moved links back before failing */
-			for (size_t j = 0; j < n; j++) {
-				session_t *old = session_by_key(self, s[j].key_b64);
-
-				if (old && !old->links && s[j].links) {
-					old->links = s[j].links;
-					s[j].links = NULL;
-				}
-			}
-			sessions_free(s, n);
-			return -ENOMEM;
-		}
+	if (ok)
+		index = index_build(s, n, &cap);
+	if (!index) {
+		links_give_back(self, s, n);
+		sessions_free(s, n);
+		return -ENOMEM;
 	}
 	sessions_free(self->sessions, self->n_sessions);
+	free(self->session_index);
 	self->sessions = s;
 	self->n_sessions = n;
+	self->session_index = index;
+	self->index_cap = cap;
 	return 0;
 }
 
@@ -358,17 +411,6 @@ static void push_to_gateways(floe_portal_t *self, const floe_portal_config_t *cf
 
 /* ------------------------------------------------------------------ */
 /* Flows                                                               */
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-
-	for (; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 static uint64_t cid_tag(const char *cid)
 {
@@ -1149,6 +1191,7 @@ void floe_portal_destroy(floe_portal_t **self_p)
 		free(self->flows);
 	}
 	free(self->flow_tags);
+	free(self->session_index);
 	free(self->grant_expired);
 	sessions_free(self->sessions, self->n_sessions);
 	floe_portal_config_destroy(&self->cfg);
