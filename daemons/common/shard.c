@@ -131,13 +131,14 @@ static bool parent_signals(int sfd, bool *child)
 	return run;
 }
 
+/* Until the next restart is due, at most PARENT_POLL_MS. */
 static int poll_timeout(const floe_workers_t *w)
 {
 	uint64_t next = floe_workers_next_deadline_ms(w), now = mono_ms();
 
-	if (next == UINT64_MAX || next - now > PARENT_POLL_MS)
-		return next <= now ? 0 : PARENT_POLL_MS;
-	return next <= now ? 0 : (int)(next - now);
+	if (next <= now)
+		return 0;
+	return next - now > PARENT_POLL_MS ? PARENT_POLL_MS : (int)(next - now);
 }
 
 int floe_shard_parent_main(const char *prog, const char *config_path, const floe_nodeconf_t *conf,

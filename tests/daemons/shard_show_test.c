@@ -14,27 +14,18 @@
 #include <unistd.h>
 
 #include "daemons/common/shard_show.h"
+#include "transport/net/udp.h"
 
 enum {
 	SERVER_POLL_MS = 20,
 };
 
-static void set_addr(struct sockaddr_storage *ss, const char *ip, uint16_t port)
+/* "ip:port" / "[v6]:port" into ss, as the renderer writes them back. */
+static void set_addr(struct sockaddr_storage *ss, const char *endpoint)
 {
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(ip, ':')) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	socklen_t len;
 
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		cr_assert_eq(inet_pton(AF_INET6, ip, &in6->sin6_addr), 1);
-	} else {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		cr_assert_eq(inet_pton(AF_INET, ip, &in->sin_addr), 1);
-	}
+	cr_assert_eq(floe_udp_endpoint_parse(endpoint, ss, &len), 0, "%s", endpoint);
 }
 
 /* A worker's state: two connections (one relayed over IPv6, one new) and
@@ -61,8 +52,8 @@ static void fill(floe_control_snapshot_t *snap, uint64_t seed)
 	c->path = FLOE_CONTROL_PATH_RELAY;
 	c->remote_path = FLOE_CONTROL_PATH_SRFLX;
 	snprintf(c->relay_reason, sizeof(c->relay_reason), "symmetric_nat");
-	set_addr(&c->local, "2001:db8::1", 49152);
-	set_addr(&c->remote, "203.0.113.7", 51820);
+	set_addr(&c->local, "[2001:db8::1]:49152");
+	set_addr(&c->remote, "203.0.113.7:51820");
 	c->last_handshake_s_ago = 12;
 	c->counters.v[FLOE_COUNTER_RX_PACKETS] = 1000 + seed;
 	c->counters.v[FLOE_COUNTER_TX_BYTES] = 123456 + seed;
