@@ -272,3 +272,43 @@ Test(proto, hello_boot_id_is_optional_hex)
 	cr_expect_str_eq(out.u.hello.boot_id, "");
 	cr_expect_eq(floe_signal_decode(bad, strlen(bad), &out), -EINVAL);
 }
+
+/* A sharded gateway's hello: worker and workers, together or not at all. */
+Test(proto, hello_worker_index_is_optional)
+{
+	static const struct {
+		const char *json;
+		int rc;
+	} cases[] = {
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":0}", -EPROTO },
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"workers\":3}", -EPROTO },
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":\"1\",\"workers\":3}", -EPROTO },
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":1.5,\"workers\":3}", -EPROTO },
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":-1,\"workers\":3}", -EINVAL },
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":0,\"workers\":4294967296}", -EINVAL },
+		/* out of range for the portal, still well-formed: the portal refuses it with a reason */
+		{ "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1,\"worker\":5,\"workers\":0}", 0 },
+	};
+	floe_signal_msg_t in = { .type = FLOE_SIGNAL_HELLO }, out;
+	const char *old = "{\"type\":\"hello\",\"role\":\"gateway\",\"version\":1}";
+	char buf[512];
+	size_t len;
+
+	in.u.hello.role = FLOE_SIGNAL_ROLE_GATEWAY;
+	in.u.hello.version = 1;
+	in.u.hello.has_worker = true;
+	in.u.hello.worker = 2;
+	in.u.hello.workers = 3;
+	cr_assert_eq(floe_signal_encode(&in, buf, sizeof(buf), &len), 0);
+	cr_assert_eq(floe_signal_decode(buf, len, &out), 0);
+	cr_expect(out.u.hello.has_worker);
+	cr_expect_eq(out.u.hello.worker, 2);
+	cr_expect_eq(out.u.hello.workers, 3);
+	cr_assert_eq(floe_signal_decode(old, strlen(old), &out), 0);
+	cr_expect_not(out.u.hello.has_worker, "no index: one process");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_expect_eq(floe_signal_decode(cases[i].json, strlen(cases[i].json), &out), cases[i].rc, "%s",
+			     cases[i].json);
+	in.u.hello.worker = -1;
+	cr_expect_eq(floe_signal_encode(&in, buf, sizeof(buf), &len), -EINVAL, "encode validates");
+}
