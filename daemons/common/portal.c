@@ -4,6 +4,7 @@
  */
 #include "daemons/common/portal.h"
 #include "daemons/common/portal_zap.h"
+#include "daemons/common/turn_refresh.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -28,6 +29,7 @@ typedef struct {
 	size_t rid_len;
 	uint64_t last_seen_ms;
 	char boot_id[FLOE_SIGNAL_BOOT_ID_CAP]; /* from its last hello */
+	uint64_t relays_due_ms; /* welcome again: fresh TURN credentials (turn_refresh.h); 0 = never */
 } link_t;
 
 /*
@@ -754,33 +756,23 @@ static int hello_worker(floe_portal_t *self, session_t *s, const uint8_t *rid, s
 	return (int)k;
 }
 
-static void on_hello(floe_portal_t *self, session_t *s, const uint8_t *rid, size_t rid_len,
-		     uint64_t now_ms)
+/* When this link's minted TURN credentials are due again (turn_refresh.h). */
+static void schedule_relays(const floe_portal_t *self, link_t *l, uint64_t now_ms)
+{
+	uint32_t ttl_s = floe_turn_refresh_ttl_s(self->cfg);
+
+	l->relays_due_ms = ttl_s ? now_ms + floe_turn_refresh_delay_ms(ttl_s, randombytes_random()) : 0;
+}
+
+/*
+ * The welcome: the node's name, tunnel addresses, resources and relays
+ * (credentials minted now). Sent on every hello, and again before minted
+ * credentials expire (floe_portal_tick); a node takes it as a refresh.
+ */
+static void send_welcome(floe_portal_t *self, const session_t *s, link_t *l, uint64_t now_ms)
 {
 	const floe_portal_node_conf_t *nc = session_conf(self, s);
 	floe_signal_msg_t *m = &self->out;
-	bool wants_gateway = self->in.u.hello.role == FLOE_SIGNAL_ROLE_GATEWAY;
-	int worker;
-	link_t *l;
-
-	if (wants_gateway != s->gateway) {
-		send_error(self, rid, rid_len, "role does not match the portal's configuration");
-		return;
-	}
-	worker = hello_worker(self, s, rid, rid_len);
-	if (worker < 0)
-		return;
-	l = &s->links[worker];
-	if (s->gateway && l->boot_id[0] && strcmp(l->boot_id, self->in.u.hello.boot_id)) {
-		floe_log(FLOE_LOG_INFO, LOG_TARGET, "Gateway restarted, ending its flows",
-			 FLOE_F_STR("node_id", nc->name), FLOE_F_I64("worker", worker));
-		s_gateway_restarted(self, s, worker);
-	}
-	memcpy(l->boot_id, self->in.u.hello.boot_id, sizeof(l->boot_id));
-	memcpy(l->rid, rid, rid_len);
-	l->rid_len = rid_len;
-	l->last_seen_ms = now_ms;
-	l->online = true;
 
 	memset(m, 0, sizeof(*m));
 	m->type = FLOE_SIGNAL_WELCOME;
@@ -804,6 +796,37 @@ static void on_hello(floe_portal_t *self, session_t *s, const uint8_t *rid, size
 	}
 	send_link(self, l, m);
 	floe_signal_msg_wipe(m); /* relay passwords */
+	schedule_relays(self, l, now_ms);
+}
+
+static void on_hello(floe_portal_t *self, session_t *s, const uint8_t *rid, size_t rid_len,
+		     uint64_t now_ms)
+{
+	const floe_portal_node_conf_t *nc = session_conf(self, s);
+	bool wants_gateway = self->in.u.hello.role == FLOE_SIGNAL_ROLE_GATEWAY;
+	int worker;
+	link_t *l;
+
+	if (wants_gateway != s->gateway) {
+		send_error(self, rid, rid_len, "role does not match the portal's configuration");
+		return;
+	}
+	worker = hello_worker(self, s, rid, rid_len);
+	if (worker < 0)
+		return;
+	l = &s->links[worker];
+	if (s->gateway && l->boot_id[0] && strcmp(l->boot_id, self->in.u.hello.boot_id)) {
+		floe_log(FLOE_LOG_INFO, LOG_TARGET, "Gateway restarted, ending its flows",
+			 FLOE_F_STR("node_id", nc->name), FLOE_F_I64("worker", worker));
+		s_gateway_restarted(self, s, worker);
+	}
+	memcpy(l->boot_id, self->in.u.hello.boot_id, sizeof(l->boot_id));
+	memcpy(l->rid, rid, rid_len);
+	l->rid_len = rid_len;
+	l->last_seen_ms = now_ms;
+	l->online = true;
+
+	send_welcome(self, s, l, now_ms);
 	floe_log(FLOE_LOG_INFO, LOG_TARGET, "Node connected", FLOE_F_STR("node_id", nc->name),
 		 FLOE_F_STR("role", s->gateway ? "gateway" : "client"), FLOE_F_I64("worker", worker),
 		 FLOE_F_U64("workers", s->n_workers));
@@ -971,6 +994,12 @@ int floe_portal_tick(floe_portal_t *self, uint64_t now_ms)
 				floe_log(FLOE_LOG_INFO, LOG_TARGET, "Node disconnected",
 					 FLOE_F_STR("node_id", session_conf(self, s)->name), FLOE_F_U64("worker", k));
 			}
+			if (l->online && l->relays_due_ms && now_ms >= l->relays_due_ms) {
+				floe_log(FLOE_LOG_DEBUG, LOG_TARGET, "Re-issuing TURN credentials",
+					 FLOE_F_STR("node_id", session_conf(self, s)->name), FLOE_F_U64("worker", k));
+				self->stats.credentials_reissued++;
+				send_welcome(self, s, l, now_ms);
+			}
 		}
 	}
 	for (size_t i = 0; i < FLOE_PORTAL_MAX_FLOWS; i++) {
@@ -1079,13 +1108,26 @@ int floe_portal_reload(floe_portal_t *self, floe_portal_config_t **cfg_p, uint64
 		if (memcmp(before, after, sizeof(*before)) != 0)
 			push_resources(self, s, now_s);
 	}
+	/* Relays or their TTL may have changed: online nodes get credentials
+	 * of the new configuration by the new schedule at the latest. */
+	for (size_t i = 0; i < self->n_sessions; i++) {
+		for (unsigned k = 0; k < self->sessions[i].n_workers; k++) {
+			link_t *l = &self->sessions[i].links[k];
+			uint64_t due = l->relays_due_ms;
+
+			if (!l->online)
+				continue;
+			schedule_relays(self, l, now_ms);
+			if (due && l->relays_due_ms && due < l->relays_due_ms)
+				l->relays_due_ms = due;
+		}
+	}
 	floe_signal_msg_wipe(&self->in);
 	floe_signal_msg_wipe(&self->out);
 	floe_portal_config_destroy(&old);
 	floe_log(FLOE_LOG_INFO, LOG_TARGET, "Configuration reloaded", FLOE_F_STR("path", cfg->path),
 		 FLOE_F_U64("gateways", cfg->n_gateways), FLOE_F_U64("clients", cfg->n_clients),
 		 FLOE_F_U64("grants", cfg->n_grants));
-	(void)now_ms;
 	return 0;
 }
 

@@ -44,6 +44,7 @@ typedef struct {
 	char endpoint[128];
 	node_t nodes[MAX_NODES];
 	size_t n_nodes;
+	unsigned rest_ttl_s;       /* TTL of the shared-secret relay; 0: 600 */
 } harness_t;
 
 static harness_t H;
@@ -98,7 +99,7 @@ static void write_config(const char *grants_extra)
 	fprintf(f,
 		"[Portal]\nListenAddress = %s\nPrivateKey = %s\n"
 		"[Relay turn]\nHost = 127.0.0.1\nPort = 3478\nUsername = u\nPassword = p\n"
-		"[Relay rest]\nHost = 127.0.0.1\nPort = 3479\nSecret = north\nTTL = 600\n"
+		"[Relay rest]\nHost = 127.0.0.1\nPort = 3479\nSecret = north\nTTL = %u\n"
 		"[Resource web]\nCIDR = 10.1.0.0/16\nProtocol = tcp\nPorts = 80,443\n"
 		"[Resource db]\nCIDR = 10.2.0.0/24\n"
 		"[Gateway gw1]\nPublicKey = %s\nResources = web, db\nTunnelIPv4 = 100.64.255.1\n"
@@ -106,7 +107,8 @@ static void write_config(const char *grants_extra)
 		"[Client alice]\nPublicKey = %s\nTunnelIPv4 = 100.64.0.2\nTunnelIPv6 = fd00::2\n"
 		"[Client bob]\nPublicKey = %s\nTunnelIPv4 = 100.64.0.3\n"
 		"%s",
-		H.endpoint[0] ? H.endpoint : "tcp://127.0.0.1:*", priv_b64, node("gw1")->b64, node("gw2")->b64,
+		H.endpoint[0] ? H.endpoint : "tcp://127.0.0.1:*", priv_b64, H.rest_ttl_s ? H.rest_ttl_s : 600,
+		node("gw1")->b64, node("gw2")->b64,
 		node("alice")->b64, node("bob")->b64, grants_extra);
 	fclose(f);
 	sodium_memzero(priv_b64, sizeof(priv_b64));
@@ -851,4 +853,65 @@ Test(portal, worker_count_changes_when_the_old_workers_are_gone)
 	welcome(fresh, &M);
 	cr_assert_str_eq(M.u.welcome.node_id, "gw1");
 	cr_assert_eq(floe_portal_stats(H.portal).hellos_refused, 0);
+}
+
+/* The expiry in a minted username "<expiry>:<node>", checked against the secret. */
+static long long minted_expiry(const floe_signal_relay_t *r, const char *node_id)
+{
+	char want[64], user[64], pass[FLOE_TURN_REST_PASSWORD_BYTES];
+	long long expiry = 0;
+
+	cr_assert_eq(sscanf(r->username, "%lld:", &expiry), 1, "%s", r->username);
+	snprintf(want, sizeof(want), "%lld:%s", expiry, node_id);
+	cr_assert_str_eq(r->username, want);
+	cr_assert_eq(floe_turn_rest_mint((const uint8_t *)"north", 5, (uint64_t)expiry, node_id, user,
+					 sizeof(user), pass, sizeof(pass)), 0);
+	cr_assert_str_eq(r->password, pass);
+	return expiry;
+}
+
+/*
+ * Issue #6: minted TURN credentials are re-issued to every online node
+ * before they expire: a fresh welcome between TTL/2 - TTL/10 and TTL/2
+ * after the last (turn_refresh.h), with a credential valid a TTL from then.
+ */
+Test(portal, minted_turn_credentials_are_reissued_before_expiry, .timeout = 30)
+{
+	enum { TTL_S = 10, EARLY_MS = TTL_S * 1000 / 2 - TTL_S * 1000 / 10, LATE_MS = TTL_S * 1000 / 2 };
+	static floe_signal_msg_t W[2];
+	node_t *who[2] = { node("alice"), node("gw1") };
+	uint64_t t0[2], took[2];
+	long long e0[2], e1;
+
+	H.rest_ttl_s = TTL_S;
+	write_config(alice_web);
+	start_portal();
+	for (int i = 0; i < 2; i++) {
+		welcome(who[i], &M);
+		t0[i] = mono_ms();
+		e0[i] = minted_expiry(&M.u.welcome.relays[1], who[i]->name);
+	}
+	/* Pump until both have their second welcome, noting when each came. */
+	took[0] = took[1] = 0;
+	while ((!took[0] || !took[1]) && mono_ms() < t0[0] + LATE_MS + 2000) {
+		pump_once(10);
+		for (int i = 0; i < 2; i++) {
+			if (took[i] || !take(who[i], FLOE_SIGNAL_WELCOME, &W[i]))
+				continue;
+			took[i] = mono_ms() - t0[i];
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		cr_assert(took[i], "%s: nothing re-issued by %d ms", who[i]->name, LATE_MS + 2000);
+		cr_log_info("%s: re-issued after %llu ms (TTL %d s)", who[i]->name, (unsigned long long)took[i], TTL_S);
+		/* Not before TTL/2 - TTL/10; by TTL/2, give or take the portal's
+		 * tick and the harness's 10 ms pump. */
+		cr_expect_geq(took[i], EARLY_MS - 50, "%s", who[i]->name);
+		cr_expect_leq(took[i], LATE_MS + FLOE_PORTAL_TICK_MS + 300, "%s", who[i]->name);
+		e1 = minted_expiry(&W[i].u.welcome.relays[1], who[i]->name);
+		cr_expect_gt(e1, e0[i], "%s: the same credential again", who[i]->name);
+		cr_expect_geq(e1, (long long)time(NULL) + TTL_S - 2, "%s: not a full TTL", who[i]->name);
+		cr_expect_str_eq(W[i].u.welcome.relays[0].username, "u", "a static user goes out as configured");
+	}
+	cr_expect_geq(floe_portal_stats(H.portal).credentials_reissued, 2);
 }
