@@ -49,6 +49,7 @@ grep -v '^loadgen result' "$tmp/loadgen.txt" >"$tmp/bad3.txt"
 refuses loadgen "$tmp/bad3.txt" "output without a result line"
 
 cat >"$tmp/conn_scale.txt" <<'EOF'
+conn_scale n=0 fds=16 threads=3 rss_kib=14000 fds_per_conn=0.00 threads_per_conn=0.00 rss_kib_per_conn=0.0 setup_s=0.000 setup_per_s=0
 conn_scale n=20 fds=96 threads=23 rss_kib=17000 fds_per_conn=4.00 threads_per_conn=1.00 rss_kib_per_conn=150.2 setup_s=0.020 setup_per_s=1000
 conn_scale n=100 fds=416 threads=103 rss_kib=26000 fds_per_conn=4.00 threads_per_conn=1.00 rss_kib_per_conn=122.0 setup_s=0.076 setup_per_s=1316
 conn_scale_idle n=100 idle_s=3.0 cpu_ms_per_s=0.30 cpu_pct=0.03 wakeups_per_s=5 wakeups_per_conn_per_s=0.050 event_drops=0
@@ -58,7 +59,9 @@ parses conn_scale "$tmp/conn_scale.txt"
 has 'conn_scale\t100 idle connections: RSS per connection\t122.0\tKiB\t-\t-'
 has 'conn_scale\t20 idle connections: set-up rate\t1000\tconns/s\t-\t-'
 has 'conn_scale\t100 idle connections: CPU\t0.03\t% of a core\t-\t-'
-echo "ok: conn_scale lines -> rows"
+grep -q '	0 idle connections' <<<"$out" && fail "conn_scale: its n=0 baseline became rows: $out"
+[[ $(wc -l <<<"$out") -eq 7 ]] || fail "conn_scale: expected 7 rows (2 x 3 + CPU), got: $out"
+echo "ok: conn_scale lines -> rows (the n=0 baseline is none)"
 sed 's/rss_kib_per_conn=122.0/rss_kib_per_conn=/' "$tmp/conn_scale.txt" >"$tmp/bad4.txt"
 refuses conn_scale "$tmp/bad4.txt" "an empty figure"
 echo 'conn_scale: no lines at all' >"$tmp/bad5.txt"
