@@ -12,6 +12,7 @@
 #   - kill -9 of one worker: it is restarted (new pid), its clients ping
 #     again within WORKER_RECOVERY_S, and the other workers' clients, pinging
 #     all along, lose nothing;
+#   - systemd hears READY=1 once, from the parent, and STOPPING=1 at the end;
 #   - SIGTERM to the parent: exit 0, no gateway process, TUN or host route
 #     left; then nothing of the lab is left behind.
 # Bad [Gateway] Workers values are refused with FILE:LINE before any of it.
@@ -73,7 +74,7 @@ export FLOE_LOG=info
 fail() {
 	local f
 	echo "FAIL: $*"
-	for f in "$tmp"/portal.log "$tmp"/gateway.log "$tmp"/c1.log; do
+	for f in "$tmp"/portal.log "$tmp"/gateway.log "$tmp"/c1.log "$tmp"/notify.err; do
 		[[ -f $f ]] && { echo "--- ${f##*/}"; grep -v '"severity":"DEBUG"' "$f" | tail -n 15; }
 	done
 	exit 1
@@ -140,7 +141,20 @@ worker_pid() { # K: worker K's pid
 
 lab_bg inet "$tmp/portal.log" "$bin/floe-portal" --config "$tmp/portal.conf" >/dev/null
 until_ok 10 sh -c "ip netns exec $(lab_ns inet) ss -Hltn | grep -q 203.0.113.1:7400" || fail "portal did not listen"
-lab_bg gateway "$tmp/gateway.log" "$bin/floe-gateway" --config "$tmp/gateway.conf" >/dev/null
+# sd_notify: a datagram socket that records "PID MESSAGE" per notification.
+lab_bg inet "$tmp/notify.err" python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+while True:
+    data, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))
+    pid = next((struct.unpack("iII", d)[0] for l, t, d in anc if t == socket.SCM_CREDENTIALS), 0)
+    with open(sys.argv[2], "a") as f:
+        f.write("%d %s\n" % (pid, data.decode().strip().replace("\n", " ")))
+' "$tmp/notify.sock" "$tmp/notify.log" >/dev/null
+until_ok 30 test -S "$tmp/notify.sock" || fail "no notify socket (python3 starts slowly on a loaded machine)"
+lab_bg gateway "$tmp/gateway.log" env NOTIFY_SOCKET="$tmp/notify.sock" "$bin/floe-gateway" --config "$tmp/gateway.conf" >/dev/null
 gw_shell=${LAB_PIDS[-1]}
 until_ok 30 show || fail "the gateway's control socket did not answer"
 ((WORKERS == $(grep -c '"Welcomed by the portal"' "$tmp/gateway.log"))) || until_ok 10 sh -c \
@@ -151,7 +165,10 @@ for ((k = 0; k < WORKERS; k++)); do
 done
 parent=$(for p in $(gw_pids); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- --worker || echo "$p"; done)
 [[ -n $parent ]] || fail "no parent process"
-echo "ok: floe-gateway with Workers = $WORKERS: parent $parent, workers $(for k in $(seq 0 $((WORKERS - 1))); do worker_pid "$k"; done | tr '\n' ' ')with TUNs floe-gw0..floe-gw$((WORKERS - 1)), all welcomed"
+until_ok 5 grep -q READY=1 "$tmp/notify.log" || fail "no READY=1"
+[[ $(grep -c READY=1 "$tmp/notify.log") == 1 && $(grep READY=1 "$tmp/notify.log") == "$parent READY=1" ]] ||
+	fail "READY=1 not once from the parent $parent: $(cat "$tmp/notify.log")"
+echo "ok: floe-gateway with Workers = $WORKERS: READY=1 once, from the parent $parent; workers $(for k in $(seq 0 $((WORKERS - 1))); do worker_pid "$k"; done | tr '\n' ' ')with TUNs floe-gw0..floe-gw$((WORKERS - 1)), all welcomed"
 
 for ((i = 1; i <= N_CLIENTS; i++)); do
 	lab_bg "c$i" "$tmp/c$i.log" "$bin/floe-client" --config "$tmp/c$i.conf" >/dev/null
@@ -263,12 +280,14 @@ until_ok 15 sh -c "! kill -0 $parent 2>/dev/null" || fail "the parent did not st
 wait "$gw_shell"
 rc=$?
 ((rc == 0)) || fail "the gateway exited $rc after SIGTERM"
+grep -qx "$parent STOPPING=1" "$tmp/notify.log" || fail "no STOPPING=1 from the parent: $(cat "$tmp/notify.log")"
+[[ $(grep -c . "$tmp/notify.log") == 2 ]] || fail "the workers notified systemd: $(cat "$tmp/notify.log")"
 [[ -z $(gw_pids) ]] || fail "gateway processes left: $(gw_pids)"
 until_ok 5 sh -c "! ip -n $(lab_ns gateway) link | grep -q floe-gw" || fail "TUN left: $(lab_exec gateway ip -br link | grep floe-gw)"
 left=$(lab_exec gateway ip -4 route show | grep '^100\.64\.' || true)
 [[ -z $left ]] || fail "routes left: $left"
 [[ ! -e $tmp/gateway.sock && ! -e $tmp/gateway.sock.w0 ]] || fail "control sockets left"
-echo "ok: SIGTERM to the parent: exit 0, no gateway process, TUN, host route or control socket left"
+echo "ok: SIGTERM to the parent: exit 0, STOPPING=1 (nothing from the workers), no gateway process, TUN, host route or control socket left"
 
 lab_auto_down_run
 left=$(lab_left_behind "$before" "$tmp") || { echo "FAIL: left behind: $left"; exit 1; }
