@@ -8,7 +8,8 @@
 #     and each client's tunnel IP routes (a /32) to its worker's TUN;
 #   - every client pings the resource;
 #   - `floectl show` (text and JSON) is one gateway: all six connections,
-#     totals equal to the sum of the workers' own totals;
+#     totals equal to the sum of the workers' own totals, and so are the
+#     parent's metrics;
 #   - kill -9 of one worker: it is restarted (new pid), its clients ping
 #     again within WORKER_RECOVERY_S, and the other workers' clients, pinging
 #     all along, lose nothing;
@@ -49,7 +50,7 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "SKIP: the sharded gateway checks need root (network namespaces)"
 	exit 77
 fi
-for t in ping jq ip; do
+for t in ping jq ip python3; do
 	command -v "$t" >/dev/null || { echo "SKIP: $t not installed (scripts/deps)"; exit 77; }
 done
 
