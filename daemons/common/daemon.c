@@ -20,6 +20,7 @@
 #include <floe/floe.h>
 
 #include "daemons/common/control.h"
+#include "daemons/common/malloc_tune.h"
 #include "daemons/common/metrics.h"
 #include "daemons/common/nodeconf.h"
 #include "daemons/common/shard.h"
@@ -166,6 +167,8 @@ int floe_daemon_main(int argc, char **argv, floe_role_t role)
 	int sfd = -1, opt, r, rc = 1, worker = -1, ready_fd = -1;
 	bool run = true;
 
+	/* Before any thread: one arena per core, not eight (malloc_tune.h). */
+	(void)floe_malloc_tune();
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
