@@ -125,6 +125,8 @@ typedef struct {
 } shared_t;
 
 static volatile sig_atomic_t s_interrupted;
+static char s_tmpdir[64];     /* keys and configs: removed however the parent exits */
+static pid_t s_parent;
 
 static void s_on_signal(int sig)
 {
@@ -515,16 +517,34 @@ static double s_per(double v, double n)
 	return n > 0 ? v / n : 0.0;
 }
 
-static bool s_alive(pid_t pid, const char *name, size_t *errors)
+/* false once the daemon has exited (reaped: *pid becomes -1, so nothing
+ * signals a pid the kernel may have handed to another process). */
+static bool s_alive(pid_t *pid, const char *name, size_t *errors)
 {
 	int st;
 
-	if (waitpid(pid, &st, WNOHANG) != pid)
+	if (*pid <= 0)
+		return false;
+	if (waitpid(*pid, &st, WNOHANG) != *pid)
 		return true;
+	*pid = -1;
 	fprintf(stderr, "bench_loadgen: %s exited (%s %d)\n", name, WIFSIGNALED(st) ? "signal" : "status",
 		WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 	(*errors)++;
 	return false;
+}
+
+static void s_remove_tmpdir(void)
+{
+	char cmd[128];
+
+	/* Workers and daemons inherit the handler; only the parent removes. */
+	if (getpid() != s_parent || !s_tmpdir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench_loadgen: could not remove %s\n", s_tmpdir);
+	s_tmpdir[0] = '\0';
 }
 
 int main(int argc, char **argv)
@@ -541,10 +561,9 @@ int main(int argc, char **argv)
 	uint64_t t0, deadline, setup_ms, report, t_traffic;
 	totals_t t = { 0 }, t1;
 	tree_t gw0, gw1, gw2;
-	static const char *const gw_counters[] = { "mailbox_drops", "dropped_not_nominated", "acl_drops",
-						   "decrypt_errors", "handshakes_completed" };
-	char *show = NULL;
-	long gw_connected, hz = sysconf(_SC_CLK_TCK);
+	char *show;
+	gw_view_t view0, view1;
+	long hz = sysconf(_SC_CLK_TCK);
 	double secs, dn;
 	bool all;
 
@@ -566,6 +585,9 @@ int main(int argc, char **argv)
 	s_netns();
 	if (!mkdtemp(dir))
 		DIE("mkdtemp: %s", strerror(errno));
+	snprintf(s_tmpdir, sizeof(s_tmpdir), "%s", dir);
+	s_parent = getpid();
+	atexit(s_remove_tmpdir);
 
 	/* Keys and configurations, before any process starts. */
 	keys = malloc(a.n * FLOE_KEY_LEN);
@@ -604,11 +626,12 @@ int main(int argc, char **argv)
 
 	portal = s_spawn(a.bin_dir, "floe-portal", dir);
 	for (deadline = s_now_ms() + DAEMON_READY_TIMEOUT_MS; !s_portal_listening(); s_nap(50))
-		if (s_now_ms() > deadline || !s_alive(portal, "floe-portal", &errors))
+		if (s_now_ms() > deadline || !s_alive(&portal, "floe-portal", &errors))
 			goto stop;
 	gateway = s_spawn(a.bin_dir, "floe-gateway", dir);
-	for (deadline = s_now_ms() + DAEMON_READY_TIMEOUT_MS; !(show = s_gateway_show(a.bin_dir, dir)); s_nap(100))
-		if (s_now_ms() > deadline || !s_alive(gateway, "floe-gateway", &errors))
+	deadline = s_now_ms() + DAEMON_READY_TIMEOUT_MS;
+	for (; !(show = s_gateway_show(a.bin_dir, dir, "gateway.sock")); s_nap(100))
+		if (s_now_ms() > deadline || !s_alive(&gateway, "floe-gateway", &errors))
 			goto stop;
 	free(show);
 	/* Its control socket answers once its node runs; the portal's
@@ -624,7 +647,7 @@ int main(int argc, char **argv)
 	for (report = t0 + PROGRESS_MS;; s_nap(PARENT_TICK_MS)) {
 		t = s_totals(sh, a.workers);
 		if (t.connected == a.n || s_now_ms() > deadline || s_interrupted ||
-		    !s_alive(gateway, "floe-gateway", &errors) || !s_alive(portal, "floe-portal", &errors))
+		    !s_alive(&gateway, "floe-gateway", &errors) || !s_alive(&portal, "floe-portal", &errors))
 			break;
 		if (s_now_ms() >= report) {
 			fprintf(stderr, "bench_loadgen: %.0f s: %llu connected, %llu started, %llu failures, of %zu\n",
@@ -638,9 +661,7 @@ int main(int argc, char **argv)
 	/* The workers measure themselves once their clients are up. */
 	s_nap(PARENT_TICK_MS * 3);
 	gw1 = s_tree(gateway);
-	show = s_gateway_show(a.bin_dir, dir);
-	gw_connected = s_show_connected(show);
-	free(show);
+	view0 = s_gateway_view(a.bin_dir, dir, (unsigned)a.gw_workers);
 
 	/* Traffic: every connected client rate_pps echo requests a second. */
 	t_traffic = s_now_ms();
@@ -652,11 +673,9 @@ int main(int argc, char **argv)
 	gw2 = s_tree(gateway);
 	s_nap(DRAIN_MS);
 	t1 = s_totals(sh, a.workers);
-	show = s_gateway_show(a.bin_dir, dir);
-	if (!s_alive(gateway, "floe-gateway", &errors) || !s_alive(portal, "floe-portal", &errors)) {
-		free(show);
+	view1 = s_gateway_view(a.bin_dir, dir, (unsigned)a.gw_workers);
+	if (!s_alive(&gateway, "floe-gateway", &errors) || !s_alive(&portal, "floe-portal", &errors))
 		goto stop;
-	}
 
 	dn = (double)t.connected;
 	s_section(&o, "setup");
@@ -664,7 +683,7 @@ int main(int argc, char **argv)
 	s_kv(&o, "client_workers=%zu", a.workers);
 	s_kv(&o, "gateway_workers=%lu", a.gw_workers);
 	s_kv(&o, "connected=%llu", (unsigned long long)t.connected);
-	s_kv(&o, "connected_at_gateway=%ld", gw_connected);
+	s_kv(&o, "connected_at_gateway=%ld", view0.connected);
 	s_kv(&o, "failures=%llu", (unsigned long long)t1.failed);
 	s_kv(&o, "setup_s=%.3f", (double)setup_ms / 1000.0);
 	s_kv(&o, "setup_per_s=%.1f", s_per((double)t.connected * 1000.0, (double)setup_ms));
@@ -689,12 +708,10 @@ int main(int argc, char **argv)
 	s_kv(&o, "gw_rss_kib_per_conn=%.1f", s_per((double)(gw1.rss_kib - gw0.rss_kib), dn));
 	s_kv(&o, "gw_rss_kib_after_traffic=%ld", gw2.rss_kib);
 	s_kv(&o, "gw_cpu_pct_traffic=%.1f", 100.0 * (double)(gw2.cpu_ticks - gw1.cpu_ticks) / (double)hz / secs);
-	s_kv(&o, "gw_connected_after_traffic=%ld", s_show_connected(show));
+	s_kv(&o, "gw_connected_after_traffic=%ld", view1.connected);
 	/* Where packets went missing, if they did (-1: not shown). */
-	for (size_t i = 0; i < sizeof(gw_counters) / sizeof(gw_counters[0]); i++)
-		s_kv(&o, "gw_%s=%lld", gw_counters[i], s_show_total(show, gw_counters[i]));
-	free(show);
-	show = NULL;
+	for (size_t i = 0; i < N_GW_COUNTERS; i++)
+		s_kv(&o, "gw_%s=%lld", gw_counters[i], view1.connected < 0 ? -1 : view1.counters[i]);
 	s_section(&o, "clients");
 	s_kv(&o, "client_procs=%zu", a.workers);
 	s_kv(&o, "client_fds_per_node=%.2f", s_per((double)(t1.fds - t1.base_fds), (double)a.n));
@@ -743,9 +760,7 @@ stop:
 	s_section(&o, "errors");
 	s_kv(&o, "errors=%zu", errors);
 	printf("%s\nloadgen result%s\n", o.line, o.result);
-	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-	if (system(path) != 0)
-		fprintf(stderr, "bench_loadgen: could not remove %s\n", dir);
+	s_remove_tmpdir();
 	munmap(sh, sizeof(*sh));
 	return errors || t.connected != a.n || s_interrupted ? 1 : 0;
 }
