@@ -199,6 +199,8 @@ int floe_daemon_main(int argc, char **argv, floe_role_t role)
 		return 2;
 	}
 	floe_log_init();
+	if (worker >= 0)
+		floe_shard_worker_log((unsigned)worker);
 	conf = floe_nodeconf_load(path, role, err, sizeof(err));
 	if (!conf) {
 		fprintf(stderr, "%s\n", err);

@@ -82,6 +82,50 @@ int floe_shard_worker_conf(floe_nodeconf_t *conf, unsigned k)
 }
 
 /* ------------------------------------------------------------------ */
+/* A worker's log lines                                                */
+
+enum {
+	WORKER_FIELD_MAX_BYTES = 24, /* ,"worker":NN */
+};
+
+/*
+ * floe_log_sink_fn: the line with "worker":k before its closing brace,
+ * then one write(2) to stderr like the default sink. Runs under the
+ * logger's lock, so the static buffer is the lock's.
+ */
+static void worker_sink(void *user, const char *line, size_t len)
+{
+	static char buf[FLOE_LOG_LINE_MAX_BYTES + WORKER_FIELD_MAX_BYTES];
+	unsigned k = (unsigned)(uintptr_t)user;
+	size_t n = 0;
+	int extra;
+
+	/* every line ends "}\n"; anything else passes as it is */
+	if (len >= 2 && len <= FLOE_LOG_LINE_MAX_BYTES && line[len - 2] == '}' && line[len - 1] == '\n') {
+		memcpy(buf, line, len - 2);
+		extra = snprintf(buf + len - 2, WORKER_FIELD_MAX_BYTES, ",\"worker\":%u}\n", k);
+		if (extra > 0 && extra < WORKER_FIELD_MAX_BYTES) {
+			line = buf;
+			len = len - 2 + (size_t)extra;
+		}
+	}
+	while (n < len) {
+		ssize_t w = write(STDERR_FILENO, line + n, len - n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* a logger has nowhere to report it */
+		n += (size_t)w;
+	}
+}
+
+void floe_shard_worker_log(unsigned k)
+{
+	floe_log_set_sink(worker_sink, (void *)(uintptr_t)k);
+}
+
+/* ------------------------------------------------------------------ */
 /* The parent                                                          */
 
 typedef struct {

@@ -42,6 +42,10 @@ int floe_shard_control_path(const floe_nodeconf_t *conf, int worker, char *out, 
  * -ENAMETOOLONG for a TUN name or socket path that does not fit. */
 int floe_shard_worker_conf(floe_nodeconf_t *conf, unsigned k);
 
+/* Worker k's log lines carry "worker": k (the workers share the parent's
+ * stderr, and so its journal). */
+void floe_shard_worker_log(unsigned k);
+
 /*
  * The parent: runs until SIGTERM / SIGINT and returns the process's exit
  * status (0 after a clean stop, 1 when the workers could not be started).

@@ -2,9 +2,13 @@
  * the gateway's file (docs/perf.md, "10,000 connections"). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemons/common/shard.h"
+#include "runtime/log.h"
 
 #define KEY_A "YEocP0e2o1WT5GlvBvQzVF7EeR6z9aCk7ANT2rGEpzI="
 #define KEY_B "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
@@ -95,4 +99,46 @@ Test(shard, worker_conf)
 	cr_assert_eq(floe_shard_worker_conf(c, 0), -EINVAL, "Workers = 1 has no workers to derive");
 	floe_nodeconf_destroy(&c);
 	cr_assert_eq(floe_shard_worker_conf(NULL, 0), -EINVAL);
+}
+
+/* A worker's log lines say which worker wrote them, and stay one JSON object each. */
+Test(shard, worker_log_lines_carry_the_worker)
+{
+	char path[] = "/tmp/h21-shard-log-XXXXXX", buf[8192];
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	char *line, *next;
+	json_t *o;
+	ssize_t n;
+	int lines = 0;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_geq(saved, 0);
+	cr_assert_geq(dup2(fd, STDERR_FILENO), 0);
+	floe_log_set_level(FLOE_LOG_INFO);
+	floe_shard_worker_log(2);
+	floe_log(FLOE_LOG_INFO, "floe::test", "hello", FLOE_F_STR("x", "y"));
+	floe_log(FLOE_LOG_INFO, "floe::test", "second");
+	floe_log_set_sink(NULL, NULL);
+	floe_log(FLOE_LOG_INFO, "floe::test", "default again");
+	cr_assert_geq(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	unlink(path);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	for (line = buf; (next = strchr(line, '\n')); line = next + 1, lines++) {
+		*next = '\0';
+		o = json_loads(line, 0, NULL);
+		cr_assert_not_null(o, "not JSON: %s", line);
+		if (lines < 2) {
+			cr_assert_eq(json_integer_value(json_object_get(o, "worker")), 2, "%s", line);
+			cr_assert(json_is_integer(json_object_get(o, "worker")), "%s", line);
+		} else {
+			cr_assert_null(json_object_get(o, "worker"), "the default sink adds nothing: %s", line);
+		}
+		json_decref(o);
+	}
+	cr_assert_eq(lines, 3);
+	cr_assert(strstr(buf, "\"x\":\"y\",\"worker\":2}"), "%s", buf);
 }
