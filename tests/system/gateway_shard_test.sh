@@ -15,7 +15,8 @@
 #     all along, lose nothing;
 #   - systemd hears READY=1 once, from the parent, and STOPPING=1 at the end;
 #   - SIGTERM to the parent: exit 0, no gateway process, TUN or host route
-#     left; then nothing of the lab is left behind.
+#     left; kill -9 of the parent: its workers stop too; then nothing of the
+#     lab is left behind.
 # Bad [Gateway] Workers values are refused with FILE:LINE before any of it.
 set -uo pipefail
 
@@ -289,6 +290,17 @@ left=$(lab_exec gateway ip -4 route show | grep '^100\.64\.' || true)
 [[ -z $left ]] || fail "routes left: $left"
 [[ ! -e $tmp/gateway.sock && ! -e $tmp/gateway.sock.w0 ]] || fail "control sockets left"
 echo "ok: SIGTERM to the parent: exit 0, STOPPING=1 (nothing from the workers), no gateway process, TUN, host route or control socket left"
+
+# --- kill -9 of the parent: the workers follow it (PR_SET_PDEATHSIG).
+lab_bg gateway "$tmp/gateway2.log" "$bin/floe-gateway" --config "$tmp/gateway.conf" >/dev/null
+until_ok 30 sh -c "[ \$(grep -c '\"Welcomed by the portal\"' $tmp/gateway2.log) -ge $WORKERS ]" || fail "the gateway did not come back"
+parent=$(for p in $(gw_pids); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- --worker || echo "$p"; done)
+[[ -n $parent ]] || fail "no parent process the second time"
+kill -KILL "$parent"
+until_ok 15 sh -c "[ -z \"\$(ip netns pids $(lab_ns gateway) | xargs -r -I{} cat /proc/{}/comm 2>/dev/null | grep floe-gateway)\" ]" ||
+	fail "workers outlived their parent: $(gw_pids)"
+until_ok 5 sh -c "! ip -n $(lab_ns gateway) link | grep -q floe-gw" || fail "TUN left after the parent's kill -9"
+echo "ok: kill -9 of the parent: every worker stopped and its TUN went with it"
 
 lab_auto_down_run
 left=$(lab_left_behind "$before" "$tmp") || { echo "FAIL: left behind: $left"; exit 1; }
