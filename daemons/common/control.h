@@ -99,6 +99,8 @@ typedef struct {
 	floe_counters_snapshot_t node;
 	size_t n_conns, cap_conns;
 	floe_control_conn_t *conns;
+	/* A sharded gateway's worker processes (docs/perf.md); 0: one process. */
+	unsigned workers;
 } floe_control_snapshot_t;
 
 /*

@@ -102,6 +102,22 @@ static void put_paths(FILE *f, const floe_control_snapshot_t *snap)
 	}
 }
 
+/* A sharded gateway: how many connections each worker holds, 0 included. */
+static void put_workers(FILE *f, const floe_control_snapshot_t *snap)
+{
+	if (!snap->workers)
+		return;
+	fputs("# HELP floe_worker_connections Connections each worker process of the gateway holds.\n"
+	      "# TYPE floe_worker_connections gauge\n", f);
+	for (unsigned k = 0; k < snap->workers; k++) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < snap->n_conns; i++)
+			n += snap->conns[i].has_worker && snap->conns[i].worker == k;
+		fprintf(f, "floe_worker_connections{worker=\"%u\"} %zu\n", k, n);
+	}
+}
+
 char *floe_metrics_render(const floe_control_snapshot_t *snap)
 {
 	floe_counters_snapshot_t totals;
@@ -138,6 +154,7 @@ char *floe_metrics_render(const floe_control_snapshot_t *snap)
 	fprintf(f, "# HELP floe_connections Connections the node holds.\n"
 		   "# TYPE floe_connections gauge\nfloe_connections %zu\n", snap->n_conns);
 	put_paths(f, snap);
+	put_workers(f, snap);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

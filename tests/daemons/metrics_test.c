@@ -188,3 +188,34 @@ Test(metrics, render_escapes_and_orders)
 	free(text);
 	floe_control_snapshot_clear(&snap);
 }
+
+/* A sharded gateway: one gauge per worker, 0 for a worker without connections. */
+Test(metrics, worker_connections_per_worker)
+{
+	floe_control_snapshot_t snap = { 0 };
+	char *text;
+
+	cr_assert_eq(fill(NULL, &snap), 0);
+	text = floe_metrics_render(&snap);
+	cr_assert_null(strstr(text, "floe_worker_connections"), "one process: no worker gauge");
+	free(text);
+	cr_assert_geq(snap.n_conns, 2);
+	snap.workers = 3;
+	for (size_t i = 0; i < snap.n_conns; i++) {
+		snap.conns[i].has_worker = true;
+		snap.conns[i].worker = i == 0 ? 2 : 0;
+	}
+	text = floe_metrics_render(&snap);
+	cr_assert_not_null(text);
+	cr_assert(strstr(text, "# TYPE floe_worker_connections gauge\n"), "%s", text);
+	cr_assert(strstr(text, "\nfloe_worker_connections{worker=\"1\"} 0\n"), "%s", text);
+	cr_assert(strstr(text, "\nfloe_worker_connections{worker=\"2\"} 1\n"), "%s", text);
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "\nfloe_worker_connections{worker=\"0\"} %zu\n", snap.n_conns - 1);
+		cr_assert(strstr(text, want), "%s", text);
+	}
+	free(text);
+	floe_control_snapshot_clear(&snap);
+}

@@ -231,10 +231,12 @@ metrics_ok() {
 	m=$(lab_exec gateway timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9100 &&
 		printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3') || return 1
 	want=$(show --json | jq -r .totals.rx_packets)
-	grep -qx "floe_connections $N_CLIENTS" <<<"$m" && grep -qx "floe_node_rx_packets $want" <<<"$m"
+	grep -qx "floe_connections $N_CLIENTS" <<<"$m" && grep -qx "floe_node_rx_packets $want" <<<"$m" &&
+		[[ $(grep -c '^floe_worker_connections{worker="[0-9]*"} ' <<<"$m") == "$WORKERS" &&
+			$(awk '/^floe_worker_connections\{/ { n += $2 } END { print n }' <<<"$m") == "$N_CLIENTS" ]]
 }
 until_ok 10 metrics_ok || fail "metrics are not the one gateway's"
-echo "ok: the parent's metrics: floe_connections $N_CLIENTS, floe_node_rx_packets = show's total"
+echo "ok: the parent's metrics: floe_connections $N_CLIENTS, floe_node_rx_packets = show's total, floe_worker_connections for each of the $WORKERS workers, summing to $N_CLIENTS"
 
 # --- kill -9 one worker; the others' clients keep pinging throughout.
 victim=${worker_of[1]}
