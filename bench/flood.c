@@ -6,7 +6,12 @@
  * sendmmsg for a bounded time. Cookie replies coming back are counted.
  *
  * Usage: bench_flood --target HOST:PORT --public-key BASE64
- *                    [--rate PER_S] [--duration-s S]
+ *                    [--rate PER_S] [--duration-s S] [--source HOST:PORT]
+ * --source sends from that address and port even when it is not this
+ * host's (IP_TRANSPARENT, root): an attacker on the path who forges a
+ * legitimate peer's 5-tuple, so that the datagrams pass ICE's check of
+ * the source (libnice delivers only datagrams from a remote candidate).
+ * Cookie replies then go to the forged address, not here.
  * SIGTERM / SIGINT stop it early (the line below is still printed).
  *
  * Without --target (as scripts/bench runs it: no arguments or --short)
@@ -124,7 +129,31 @@ static int self_sink(struct sockaddr_storage *to, socklen_t *to_len)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench_flood --target HOST:PORT --public-key BASE64 [--rate PER_S] [--duration-s S]\n");
+	fprintf(f, "usage: bench_flood --target HOST:PORT --public-key BASE64 [--rate PER_S] [--duration-s S]"
+		   " [--source HOST:PORT]\n");
+}
+
+/* Binds fd to a forged source: IP_TRANSPARENT lets a socket use an
+ * address that is not local (CAP_NET_ADMIN). */
+static int bind_source(int fd, int family, const char *source)
+{
+	struct sockaddr_storage from;
+	socklen_t from_len = 0;
+	int one = 1;
+	int level = family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int name = family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
+
+	if (floe_udp_endpoint_parse(source, &from, &from_len) != 0 || from.ss_family != family) {
+		fprintf(stderr, "bench_flood: --source: '%s' is not HOST:PORT of the target's family\n", source);
+		return -EINVAL;
+	}
+	if (setsockopt(fd, level, name, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&from, from_len) != 0) {
+		fprintf(stderr, "bench_flood: --source %s: %s (needs root)\n", source, strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -134,6 +163,7 @@ int main(int argc, char **argv)
 		{ "public-key", required_argument, NULL, 'k' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "duration-s", required_argument, NULL, 'd' },
+		{ "source", required_argument, NULL, 'S' },
 		{ "short", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -144,7 +174,7 @@ int main(int argc, char **argv)
 	struct sockaddr_storage to;
 	socklen_t to_len = 0;
 	uint8_t pub[FLOE_KEY_LEN], mac1_key[FLOE_WG_HASH_LEN];
-	const char *target = NULL, *key_b64 = NULL;
+	const char *target = NULL, *key_b64 = NULL, *source = NULL;
 	long rate = DEFAULT_RATE_PER_S, duration_s = DEFAULT_DURATION_S;
 	uint64_t sent = 0, errors = 0, replies = 0, start, end, now;
 	double secs, per_s;
@@ -157,6 +187,7 @@ int main(int argc, char **argv)
 		case 'k': key_b64 = optarg; break;
 		case 'r': rate = strtol(optarg, NULL, 10); break;
 		case 'd': duration_s = strtol(optarg, NULL, 10); break;
+		case 'S': source = optarg; break;
 		case 's': is_short = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -189,6 +220,10 @@ int main(int argc, char **argv)
 	fd = socket(to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		perror("bench_flood: socket");
+		return 2;
+	}
+	if (source && !self_test && bind_source(fd, to.ss_family, source) != 0) {
+		close(fd);
 		return 2;
 	}
 	for (int i = 0; i < BATCH; i++) {
