@@ -479,6 +479,13 @@ static void handle_conn_event(floe_node_t *self, node_conn_t *c, floe_msg_t **m_
 			 c->path.remote_type != FLOE_ICE_CAND_RELAY;
 		snprintf(resource, sizeof(resource), "%s", c->resource);
 		node_conn_reap(self, c, why);
+		/* A path that died with a change of the network (a new NAT
+		 * mapping) most likely took our TCP link to the portal along:
+		 * silence would tell only after FLOE_PORTAL_DEAD_AFTER_MS, and
+		 * the replacement's request sent on it would be lost. Dial
+		 * again first; the request goes out on the welcome. */
+		if (silent && !strcmp(text, FLOE_CONN_REASON_SILENT))
+			(void)floe_portal_client_redial(self->portal, node_now_ms());
 		if (silent)
 			node_flow_replace_silent(self, resource, direct, node_now_ms());
 		break;

@@ -260,6 +260,7 @@ static void set_resources(floe_node_t *self, const floe_signal_resource_list_t *
 			r->conn = old->conn;
 			r->last_request_ms = old->last_request_ms;
 			r->flow_wanted = old->flow_wanted;
+			r->direct_path_lost = old->direct_path_lost;
 		}
 		if (self->tun) {
 			floe_cidr_t route = r->cidr;
@@ -547,17 +548,27 @@ void node_flow_handle_portal(floe_node_t *self)
 	}
 }
 
-/* Client, on a welcome: the replacements that found no portal link. */
+/*
+ * Client, on a welcome: the replacements that found no portal link, and the
+ * requests still waiting for their grant. Those went out on the link that
+ * was lost (a roaming client's old address or NAT mapping): the portal most
+ * likely never saw them, and nothing else would ask again while the pending
+ * connection holds the resource. (Should a grant for the old request still
+ * come, the new connection takes it with the wrong ICE credentials, fails
+ * and is replaced: slower, not stuck.)
+ */
 static void request_wanted(floe_node_t *self, uint64_t now_ms)
 {
 	for (size_t i = 0; i < self->n_resources; i++) {
 		node_resource_t *res = &self->resources[i];
 
-		if (!res->flow_wanted)
+		if (res->conn && !res->conn->has_peer) {
+			node_conn_reap(self, res->conn, "portal link lost before the grant");
+			res->flow_wanted = true;
+		}
+		if (!res->flow_wanted || res->conn)
 			continue;
 		res->flow_wanted = false;
-		if (res->conn)
-			continue;
 		res->last_request_ms = 0;
 		(void)node_flow_request(self, res, now_ms);
 	}
