@@ -134,6 +134,24 @@ mtu_both_ways() {
 	echo "ok: $1 path: $mtu-byte tunnel packets (the MTU) client -> resource and resource -> client, 0 underlay fragments; $((mtu + 1)) bytes refused"
 }
 
+# print_grid ARRAY: an associative array's cells (keys "ck:gk" and
+# same-lan) as a Markdown table.
+print_grid() {
+	local -n cells=$1
+	local ck gk
+	printf '| client \\ gateway |'
+	for gk in "${KINDS[@]}"; do printf ' %s |' "$gk"; done
+	printf '\n|---|'
+	for gk in "${KINDS[@]}"; do printf -- '---|'; done
+	printf '\n'
+	for ck in "${KINDS[@]}"; do
+		printf '| %s |' "$ck"
+		for gk in "${KINDS[@]}"; do printf ' %s |' "${cells[$ck:$gk]:-}"; done
+		printf '\n'
+	done
+	echo "| same LAN ($SAME_LAN_KIND) | ${cells[same-lan]:-} |"
+}
+
 # --- 1 and 2: the grid on a clean network.
 declare -A GRID=()
 pairs=()
@@ -186,17 +204,7 @@ else
 	echo "NAT grid ($((SECONDS - grid_start)) s). Each cell: the path as the client's/gateway's local"
 	echo "candidate type; set-up: first echo request (which asks for the flow) to its reply through"
 	echo "the tunnel, and in brackets intent to ICE nomination; iperf3 TCP client -> resource."
-	printf '| client \\ gateway |'
-	for gk in "${KINDS[@]}"; do printf ' %s |' "$gk"; done
-	printf '\n|---|'
-	for gk in "${KINDS[@]}"; do printf -- '---|'; done
-	printf '\n'
-	for ck in "${KINDS[@]}"; do
-		printf '| %s |' "$ck"
-		for gk in "${KINDS[@]}"; do printf ' %s |' "${GRID[$ck:$gk]:-}"; done
-		printf '\n'
-	done
-	echo "| same LAN ($SAME_LAN_KIND) | ${GRID[same-lan]} |"
+	print_grid GRID
 	echo
 fi
 
@@ -281,17 +289,7 @@ run_loss() {
 	echo "first echo request to its reply (60 s bound), intent to nomination and nomination to the"
 	echo "handshake on the connection that made it, flows the client asked for (1: its first"
 	echo "connection made it), datagrams the loss rule dropped."
-	printf '| client \\ gateway |'
-	for gk in "${KINDS[@]}"; do printf ' %s |' "$gk"; done
-	printf '\n|---|'
-	for gk in "${KINDS[@]}"; do printf -- '---|'; done
-	printf '\n'
-	for ck in "${KINDS[@]}"; do
-		printf '| %s |' "$ck"
-		for gk in "${KINDS[@]}"; do printf ' %s |' "${LOSS[$ck:$gk]:-}"; done
-		printf '\n'
-	done
-	echo "| same LAN ($SAME_LAN_KIND) | ${LOSS[same-lan]:-} |"
+	print_grid LOSS
 	echo
 	echo "ok: every pair under $LOSS_PERCENT% loss connected ($((SECONDS - loss_start)) s)"
 }

@@ -79,29 +79,46 @@ within() {
 # FLOE_NAT_PARTS="roam addr coturn direct": which parts run (debugging).
 want() { [[ " ${FLOE_NAT_PARTS:-roam addr coturn direct} " == *" $1 "* ]]; }
 
+# under_iperf NAME LABEL CMD...: 3 s into a TCP iperf3 run (and a ping every
+# 0.1 s) runs CMD (the change), then checks: longest gap <= ROAM_RESUME_S,
+# iperf3 completed, the gateway sent no handshake initiation. Sets MBITS and
+# FLOWS (flows the portal authorized since).
+under_iperf() {
+	local name=$1 label=$2 iperf rc flows0 sent t_change t_done
+	shift 2
+	flows0=$(grep -c '"Authorizing flow"' "$tmp/portal.log")
+	pinger_start "$name"
+	lab_exec client timeout $((IPERF_S + 20)) iperf3 -c 10.3.0.2 -t "$IPERF_S" -J >"$tmp/$name.iperf" 2>&1 &
+	iperf=$!
+	sleep 3
+	t_change=$(date +%s.%N)
+	"$@"
+	# The window from when the change is complete (ip and nft take
+	# seconds on a loaded machine), the gap from when it began.
+	t_done=$(date +%s.%N)
+	observe "$name" "$t_done" $((ROAM_RESUME_S + 3)) "$t_change"
+	wait "$iperf"
+	rc=$?
+	pinger_stop
+	within "$label" "$GAP" "$ROAM_RESUME_S"
+	((rc == 0)) || fail "$label: iperf3 exited $rc: $(jq -r '.error // empty' "$tmp/$name.iperf")"
+	MBITS=$(jq -r '.end.sum_received.bits_per_second / 1000000 | floor' "$tmp/$name.iperf")
+	sent=$(counter gateway handshake_initiations_sent) || fail "floectl show --json (gateway)"
+	((sent == 0)) || fail "$label: the gateway sent $sent handshake initiations"
+	FLOWS=$(($(grep -c '"Authorizing flow"' "$tmp/portal.log") - flows0))
+}
+
 # --- 1. Roaming: a new public address for the client mid-iperf3.
+renumber_client_nat() {
+	lab_nat_set c eim-apdf 203.0.113.11 10.1.0.0/24
+	lab_conntrack_flush c-nat || fail "roaming: conntrack flush"
+}
+
 part_roam() {
 site_up eim-apdf eim-eif
 lab_floe_relayed "$tmp" "$bin" && fail "roaming: the pair did not start on a direct path"
-flows0=$(grep -c '"Authorizing flow"' "$tmp/portal.log")
-pinger_start roam
-lab_exec client timeout $((IPERF_S + 20)) iperf3 -c 10.3.0.2 -t "$IPERF_S" -J >"$tmp/roam.iperf" 2>&1 &
-iperf=$!
-sleep 3
-t_roam=$(date +%s.%N)
-lab_nat_set c eim-apdf 203.0.113.11 10.1.0.0/24
-lab_conntrack_flush c-nat || fail "roaming: conntrack flush"
-observe roam "$t_roam" $((ROAM_RESUME_S + 3))
-wait "$iperf"
-rc=$?
-pinger_stop
-within "roaming: the client's new address" "$GAP" "$ROAM_RESUME_S"
-((rc == 0)) || fail "roaming: iperf3 exited $rc: $(jq -r '.error // empty' "$tmp/roam.iperf")"
-mbits=$(jq -r '.end.sum_received.bits_per_second / 1000000 | floor' "$tmp/roam.iperf")
-sent=$(counter gateway handshake_initiations_sent) || fail "floectl show --json (gateway)"
-((sent == 0)) || fail "roaming: the gateway sent $sent handshake initiations"
-flows1=$(grep -c '"Authorizing flow"' "$tmp/portal.log")
-echo "ok: roaming: client NAT 203.0.113.10 -> 203.0.113.11, mappings flushed, mid-iperf3: longest gap $GAP s (traffic again $RESUMED s after the change), iperf3 completed ($mbits Mbit/s), gateway handshake_initiations_sent 0, flows authorized again: $((flows1 - flows0))"
+under_iperf roam "roaming: the client's new NAT address" renumber_client_nat
+echo "ok: roaming: client NAT 203.0.113.10 -> 203.0.113.11, mappings flushed, mid-iperf3: longest gap $GAP s (traffic again $RESUMED s after the change), iperf3 completed ($MBITS Mbit/s), gateway handshake_initiations_sent 0, flows authorized again: $FLOWS"
 site_down
 }
 
@@ -143,28 +160,12 @@ local ck
 for ck in eim-apdf none; do
 	site_up_roamer "$ck" eim-eif
 	lab_floe_relayed "$tmp" "$bin" && fail "roaming ($ck): the pair did not start on a direct path"
-	flows0=$(grep -c '"Authorizing flow"' "$tmp/portal.log")
-	pinger_start "addr-$ck"
-	lab_exec client timeout $((IPERF_S + 20)) iperf3 -c 10.3.0.2 -t "$IPERF_S" -J >"$tmp/addr.iperf" 2>&1 &
-	iperf=$!
-	sleep 3
-	t_roam=$(date +%s.%N)
-	readdress_client 10.1.0.3
-	observe "addr-$ck" "$t_roam" $((ROAM_RESUME_S + 3))
-	wait "$iperf"
-	rc=$?
-	pinger_stop
-	within "roaming ($ck): the client's own address" "$GAP" "$ROAM_RESUME_S"
-	((rc == 0)) || fail "roaming ($ck): iperf3 exited $rc: $(jq -r '.error // empty' "$tmp/addr.iperf")"
-	mbits=$(jq -r '.end.sum_received.bits_per_second / 1000000 | floor' "$tmp/addr.iperf")
-	sent=$(counter gateway handshake_initiations_sent) || fail "floectl show --json (gateway)"
-	((sent == 0)) || fail "roaming ($ck): the gateway sent $sent handshake initiations"
+	under_iperf "addr-$ck" "roaming ($ck): the client's own address" readdress_client 10.1.0.3
 	lab_exec client ping -c 3 -i 0.2 -W 2 10.3.0.2 >/dev/null || fail "roaming ($ck): no ping to the resource after the change (grant lost?)"
 	local_addr=$(lab_floe_conn "$tmp" "$bin" client | jq -r '.path.local')
 	[[ $local_addr == 10.1.0.3:* || $local_addr == 203.0.113.* ]] ||
 		fail "roaming ($ck): the client's path still leaves from $local_addr"
-	flows1=$(grep -c '"Authorizing flow"' "$tmp/portal.log")
-	echo "ok: roaming ($ck NAT): client address 10.1.0.2 -> 10.1.0.3 mid-iperf3: longest gap $GAP s (traffic again $RESUMED s after the change), iperf3 completed ($mbits Mbit/s), gateway handshake_initiations_sent 0, path now from $local_addr, grant held (resource answers), flows authorized again: $((flows1 - flows0))"
+	echo "ok: roaming ($ck NAT): client address 10.1.0.2 -> 10.1.0.3 mid-iperf3: longest gap $GAP s (traffic again $RESUMED s after the change), iperf3 completed ($MBITS Mbit/s), gateway handshake_initiations_sent 0, path now from $local_addr, grant held (resource answers), flows authorized again: $FLOWS"
 	site_down
 done
 }
