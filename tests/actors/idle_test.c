@@ -23,6 +23,7 @@
 enum {
 	CONNECT_MS = 10000,
 	ACTIVE_MS = 3000,
+	ACTIVE_TICK_MS = 100,
 	/* Short for the test; the rule is the same at FLOE_IDLE_AFTER_MS. */
 	TEST_IDLE_AFTER_MS = 2000,
 	/* libnice keeps its check timer ticking every Ta (20 ms) for its
@@ -35,6 +36,8 @@ enum {
 	IDLE_WINDOW_MS = 20000,
 	/* Slack for a loaded 2-core machine. */
 	SLACK_MS = 1500,
+	/* At most one wake-up per this, on average, while idle. */
+	IDLE_WAKEUP_MS = 150,
 	/* libnice's Tr: one binding indication per end per 25 s. */
 	ICE_TR_MS = 25000,
 };
@@ -163,26 +166,36 @@ static void dgrams_since(dgrams_t *d, const dgrams_t *before)
 	d->wg_data -= before->wg_data;
 }
 
-/* Voluntary context switches of every thread but the test's own (which
- * polls every 2 ms): the connections' threads, ZeroMQ's. */
+/* Voluntary context switches of the connections' threads ("floe-conn"):
+ * not the test's own (it polls every 2 ms), nor ZeroMQ's or a sanitizer's. */
 static uint64_t wakeups(void)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
 	uint64_t sum = 0;
-	pid_t self = getpid();
+	int threads = 0;
 
 	cr_assert_not_null(d);
 	while ((e = readdir(d))) {
 		char path[300], line[128];
 		FILE *f;
 
-		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
 		f = fopen(path, "r");
 		if (!f)
 			continue; /* the thread ended */
+		if (!fgets(line, sizeof(line), f) || strncmp(line, "floe-conn", 9) != 0) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		threads++;
 		while (fgets(line, sizeof(line), f)) {
 			unsigned long long n;
 
@@ -192,6 +205,7 @@ static uint64_t wakeups(void)
 		fclose(f);
 	}
 	closedir(d);
+	cr_assert_eq(threads, 2, "%d connection threads", threads);
 	return sum;
 }
 
@@ -250,22 +264,22 @@ Test(idle, idle_connection_drops_to_the_relaxed_rate_and_returns_on_traffic, .ti
 	cr_assert(established_and_delivered(&p), "no connection: %s / %s", p.fail_reason[CLIENT],
 		  p.fail_reason[GATEWAY]);
 
-	/* ACTIVE: two-way traffic (the client's application every 100 ms, the
-	 * gateway's at every turn of the pump), so nothing goes unanswered and
-	 * no liveness probe is pending when the traffic stops. */
+	/* ACTIVE: two-way traffic, a packet each way every ACTIVE_TICK_MS, so
+	 * nothing goes unanswered and no liveness probe is pending when the
+	 * traffic stops. */
 	dgrams_read(&before);
 	w0 = wakeups();
-	p.client_chatter = true;
-	p.gateway_chatter = true;
-	pair_pump(&p, ACTIVE_MS, any_failed);
-	p.client_chatter = false;
-	p.gateway_chatter = false;
+	for (uint32_t seq = 0; seq < ACTIVE_MS / ACTIVE_TICK_MS && !any_failed(&p); seq++) {
+		pair_device_send(&p, CLIENT, 1000 + seq);
+		pair_device_send(&p, GATEWAY, 2000 + seq);
+		pair_pump(&p, ACTIVE_TICK_MS, any_failed);
+	}
 	dgrams_since(&active, &before);
 	w_active = wakeups() - w0;
 	cr_assert_not(any_failed(&p), "failed while active: %s / %s", p.fail_reason[CLIENT],
 		      p.fail_reason[GATEWAY]);
 	cr_expect_eq(floe_conn_state(p.conn[CLIENT]), FLOE_CONN_CONNECTED);
-	cr_expect_geq(active.wg_data, ACTIVE_MS / 100 / 2, "%llu data datagrams while active",
+	cr_expect_geq(active.wg_data, ACTIVE_MS / ACTIVE_TICK_MS, "%llu data datagrams while active",
 		      (unsigned long long)active.wg_data);
 
 	/* IDLE after idle_after_ms without data, on both ends. */
@@ -307,8 +321,10 @@ Test(idle, idle_connection_drops_to_the_relaxed_rate_and_returns_on_traffic, .ti
 	cr_expect_geq(idle.stun_ind, 2, "each end's indication keeps the binding: %llu",
 		      (unsigned long long)idle.stun_ind);
 	cr_expect_eq(idle.wg_hs, 0, "no handshake within REKEY_AFTER_TIME");
-	/* A handful of wake-ups: each datagram wakes its sender and receiver. */
-	cr_expect_leq(w_idle, 4 * (idle.wg_data + idle.stun_ind) + 10, "%llu wake-ups in %u ms",
+	/* A few wake-ups per second at most (measured: 7-12 in 20 s, 71-89
+	 * under ASan; with consent checks 182, and STUN checks, asserted
+	 * above, tell consent apart anyway). */
+	cr_expect_leq(w_idle, window_ms / IDLE_WAKEUP_MS, "%llu wake-ups in %u ms",
 		      (unsigned long long)w_idle, window_ms);
 	cr_expect_lt(w_idle * ACTIVE_MS, w_active * window_ms / 10,
 		     "idle wake-ups/s not a tenth of active: %llu in %u ms vs %llu in %u ms",
