@@ -45,6 +45,7 @@ typedef struct {
 	floe_ice_agent_t *ice;
 	floe_mailbox_sender_t *parent;  /* NULL when cfg.parent_inbox carries our output */
 	uint64_t parent_drops;          /* posts the parent's inbox refused as full */
+	uint64_t admit_cookie_replies;  /* sent by the device's admission, before the peer saw it */
 	floe_ring_t *device_ring;     /* client: packets waiting for the session */
 	floe_ring_t *wg_ring;         /* both: WireGuard output waiting for a path */
 	floe_ice_path_t path;         /* the nominated pair; its remote address feeds cookies */
@@ -394,6 +395,10 @@ static void s_sync_counters(self_t *self)
 		memcpy(&v, (const uint8_t *)&st + map[i].off, sizeof(v));
 		atomic_store_explicit(&self->counters->v[map[i].id], v, memory_order_relaxed);
 	}
+	/* Under load most cookie replies come from the admission, before the
+	 * peer: they count too, or a flood would show none. */
+	atomic_store_explicit(&self->counters->v[FLOE_COUNTER_COOKIE_REPLIES_SENT],
+			      st.cookie_replies_sent + self->admit_cookie_replies, memory_order_relaxed);
 	atomic_store_explicit(&self->counters->v[FLOE_COUNTER_MAILBOX_DROPS],
 			      self->parent ? floe_mailbox_sender_drops(self->parent) : self->parent_drops,
 			      memory_order_relaxed);
@@ -517,8 +522,10 @@ static void s_on_recv(void *user, const uint8_t *buf, size_t len)
 			 * initiation; initiations and responses prove the peer. */
 			if (n >= 0 && buf[0] != FLOE_WG_MSG_COOKIE_REPLY)
 				s_heard(self);
-		} else if (n > 0)
+		} else if (n > 0) {
 			kind = FLOE_WG_OUT_NETWORK;
+			self->admit_cookie_replies++;
+		}
 		if (n > 0 && kind == FLOE_WG_OUT_NETWORK)
 			s_wg_output(self, (size_t)n);
 		goto out;
