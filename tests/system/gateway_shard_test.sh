@@ -99,6 +99,26 @@ done
 		"$bin/floectl" genkey >"$tmp/$n.key" && "$bin/floectl" pubkey <"$tmp/$n.key" >"$tmp/$n.pub" || exit 1
 	done
 ) || fail "keys"
+# The portal's placement as documented (docs/portal.md): FNV-1a of the
+# base64 key, mod K. Keys are drawn until the clients span >= 2 workers
+# (all six on one worker would otherwise happen 1 run in 243).
+place() { # PUBKEY...: the worker of each
+	python3 -I -S -c '
+import sys
+k = int(sys.argv[1])
+for key in sys.argv[2:]:
+    h = 0xcbf29ce484222325
+    for c in key.encode():
+        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    print(h % k)' "$WORKERS" "$@"
+}
+for ((try = 0; try < 20; try++)); do
+	mapfile -t predicted < <(place $(for ((i = 1; i <= N_CLIENTS; i++)); do cat "$tmp/c$i.pub"; done))
+	((${#predicted[@]} == N_CLIENTS)) || fail "placement helper failed"
+	(($(printf '%s\n' "${predicted[@]}" | sort -u | wc -l) >= 2)) && break
+	(umask 077 && "$bin/floectl" genkey >"$tmp/c$N_CLIENTS.key" &&
+		"$bin/floectl" pubkey <"$tmp/c$N_CLIENTS.key" >"$tmp/c$N_CLIENTS.pub") || fail "keys"
+done
 {
 	printf '[Portal]\nListenAddress = tcp://203.0.113.1:7400\nPrivateKeyFile = %s\n\n' "$tmp/portal.key"
 	printf '[Resource lan]\nCIDR = 10.3.0.0/24\n\n'
@@ -196,6 +216,7 @@ for ((i = 1; i <= N_CLIENTS; i++)); do
 	w=$(jq -er --arg ip "100.64.0.$((10 + i))" '.connections[] | select(.tunnel_ipv4 == $ip) | .worker' <<<"$json") ||
 		fail "c$i not in show"
 	worker_of[$i]=$w
+	[[ $w == "${predicted[$((i - 1))]}" ]] || fail "c$i on worker $w, FNV-1a(key) mod $WORKERS says ${predicted[$((i - 1))]}"
 	route=$(lab_exec gateway ip -4 route show "100.64.0.$((10 + i))/32")
 	[[ $route == *"dev floe-gw$w "* ]] || fail "c$i (worker $w): host route is '$route'"
 done
@@ -207,7 +228,7 @@ done
 text=$(show) || fail "floectl show"
 [[ $(grep -c '^connection: ' <<<"$text") == "$N_CLIENTS" && $(grep -c '^node: gateway' <<<"$text") == 1 &&
 	$(grep -c '^  worker: ' <<<"$text") == "$N_CLIENTS" ]] || fail "floectl show (text) is not one gateway with $N_CLIENTS connections"
-echo "ok: floectl show: one gateway, $N_CLIENTS connections on $spread workers ($(for i in $(seq 1 $N_CLIENTS); do printf 'c%d:%s ' "$i" "${worker_of[$i]}"; done)), each on the worker the portal placed it on, host routes to that worker's TUN"
+echo "ok: floectl show: one gateway, $N_CLIENTS connections on $spread workers ($(for i in $(seq 1 $N_CLIENTS); do printf 'c%d:%s ' "$i" "${worker_of[$i]}"; done)), each on the worker the portal placed it on (= FNV-1a(key) mod $WORKERS), host routes to that worker's TUN"
 
 # Totals: the sum of the workers' own totals (counted while nothing flows;
 # a keepalive in between changes one side: retry).
