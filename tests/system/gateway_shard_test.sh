@@ -139,14 +139,7 @@ for ((i = 1; i <= N_CLIENTS; i++)); do
 	node_conf "c$i" "203.0.113.$((30 + i))" 'Name = floe0' >"$tmp/c$i.conf"
 done
 
-until_ok() { # SECONDS CMD...: polls CMD every 0.1 s
-	local end=$((SECONDS + $1)); shift
-	while ((SECONDS < end)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
+until_ok() { lab_floe_until "$@"; } # SECONDS CMD...: polls CMD every 0.1 s (netlab)
 show() { lab_exec gateway "$bin/floectl" show --socket "$tmp/gateway.sock" "$@"; }
 gw_pids() { # the gateway's processes in its namespace: parent and workers
 	local p
