@@ -27,7 +27,8 @@
  *     agent and WireGuard session. A client writes an echo request to the
  *     resource every PROBE_MS until its connection is ESTABLISHED (the
  *     first is the intent that makes it ask the portal for a flow); at most
- *     INFLIGHT_PER_WORKER set-ups run at once per worker.
+ *     --inflight set-ups run at once in all (shared out among the
+ *     workers, at most MAX_INFLIGHT_PER_WORKER each).
  *
  * Phases: set-up (until every client is established or --setup-timeout-s),
  * traffic (--duration-s, every established client sends --rate-pps echo
@@ -76,7 +77,15 @@ enum {
 	MAX_WORKERS = 64,
 	DEFAULT_CLIENTS_PER_WORKER = 500, /* ~20 fds each: well under 20,000 per process */
 	MAX_CLIENTS_PER_WORKER = 900,
-	INFLIGHT_PER_WORKER = 32,     /* thousands of ICE checklists at once time each other out */
+	/*
+	 * Set-ups in flight, all workers together. Each waits in the same
+	 * queues (portal, gateway workers, two cores), so more in flight only
+	 * makes each slower: 640 at once on this machine took longer than the
+	 * portal's 10 s authorize deadline and ICE's 30 s, and the 10,000
+	 * run spiralled into retries (docs/perf.md).
+	 */
+	DEFAULT_INFLIGHT = 160,
+	MAX_INFLIGHT_PER_WORKER = 32,
 	DEFAULT_N = 100,
 	SHORT_N = 10,
 	DEFAULT_DURATION_S = 10,
@@ -275,7 +284,7 @@ static void s_worker_measure(worker_t *w, bool base)
 }
 
 static int s_worker(shared_t *sh, size_t idx, size_t first, size_t count, uint8_t *keys,
-		    const uint8_t *portal_pub, double rate_pps)
+		    const uint8_t *portal_pub, double rate_pps, size_t inflight)
 {
 	worker_t w = { .sh = sh, .st = &sh->w[idx], .first = first, .count = count, .keys = keys,
 		       .portal_pub = portal_pub };
@@ -299,9 +308,10 @@ static int s_worker(shared_t *sh, size_t idx, size_t first, size_t count, uint8_
 		uint64_t now = s_now_ms(), wake = now + TICK_MS;
 		size_t np = 0;
 
-		while (w.created < count && w.created - atomic_load(&w.st->connected) < INFLIGHT_PER_WORKER)
+		while (w.created < count && w.created - atomic_load(&w.st->connected) < inflight)
 			s_worker_add(&w);
-		if (!measured && atomic_load(&w.st->connected) == count) {
+		/* Once its clients are up, or when traffic starts without them. */
+		if (!measured && (atomic_load(&w.st->connected) == count || phase >= PHASE_TRAFFIC)) {
 			s_worker_measure(&w, false);
 			measured = true;
 		}
@@ -357,7 +367,7 @@ static int s_worker(shared_t *sh, size_t idx, size_t first, size_t count, uint8_
 /* ---- the parent ------------------------------------------------------- */
 
 typedef struct {
-	size_t n, per_worker, workers;
+	size_t n, per_worker, workers, inflight, inflight_per_worker;
 	unsigned long duration_s, setup_timeout_s, gw_workers;
 	double rate_pps;
 	char bin_dir[PATH_BYTES];
@@ -368,8 +378,9 @@ static void s_usage(const char *argv0)
 	fprintf(stderr,
 		"usage: %s [--short] [--n N (1..%d)] [--duration-s S] [--rate-pps R (0, 0.01..%d)]\n"
 		"       [--setup-timeout-s T] [--gateway-workers K] [--clients-per-worker C (1..%d)]\n"
+		"       [--inflight F (set-ups at once, all workers; default %d)]\n"
 		"       [--bin-dir DIR (floe-portal, floe-gateway, floectl; default: this program's)]\n",
-		argv0, MAX_CONNS, MAX_RATE_PPS, MAX_CLIENTS_PER_WORKER);
+		argv0, MAX_CONNS, MAX_RATE_PPS, MAX_CLIENTS_PER_WORKER, DEFAULT_INFLIGHT);
 	exit(2);
 }
 
@@ -405,7 +416,8 @@ static double s_rate(int argc, char **argv, int *i)
 static void s_args(int argc, char **argv, args_t *a)
 {
 	*a = (args_t){ .n = DEFAULT_N, .per_worker = DEFAULT_CLIENTS_PER_WORKER, .duration_s = DEFAULT_DURATION_S,
-		       .rate_pps = DEFAULT_RATE_PPS, .setup_timeout_s = DEFAULT_SETUP_TIMEOUT_S, .gw_workers = 1 };
+		       .rate_pps = DEFAULT_RATE_PPS, .setup_timeout_s = DEFAULT_SETUP_TIMEOUT_S, .gw_workers = 1,
+		       .inflight = DEFAULT_INFLIGHT };
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--short")) {
 			a->n = SHORT_N, a->duration_s = SHORT_DURATION_S, a->rate_pps = SHORT_RATE_PPS;
@@ -419,6 +431,8 @@ static void s_args(int argc, char **argv, args_t *a)
 			a->setup_timeout_s = s_arg(argc, argv, &i, 1, 3600);
 		} else if (!strcmp(argv[i], "--gateway-workers")) {
 			a->gw_workers = s_arg(argc, argv, &i, 1, 16);
+		} else if (!strcmp(argv[i], "--inflight")) {
+			a->inflight = s_arg(argc, argv, &i, 1, MAX_INFLIGHT_PER_WORKER * MAX_WORKERS);
 		} else if (!strcmp(argv[i], "--clients-per-worker")) {
 			a->per_worker = s_arg(argc, argv, &i, 1, MAX_CLIENTS_PER_WORKER);
 		} else if (!strcmp(argv[i], "--bin-dir") && i + 1 < argc) {
@@ -430,6 +444,9 @@ static void s_args(int argc, char **argv, args_t *a)
 	a->workers = (a->n + a->per_worker - 1) / a->per_worker;
 	if (a->workers > MAX_WORKERS)
 		s_usage(argv[0]);
+	a->inflight_per_worker = (a->inflight + a->workers - 1) / a->workers;
+	if (a->inflight_per_worker > MAX_INFLIGHT_PER_WORKER)
+		a->inflight_per_worker = MAX_INFLIGHT_PER_WORKER;
 	if (!a->bin_dir[0]) {
 		ssize_t len = readlink("/proc/self/exe", a->bin_dir, sizeof(a->bin_dir) - 1);
 		char *slash;
@@ -618,7 +635,7 @@ int main(int argc, char **argv)
 		if (pid[w] == 0) {
 			sodium_memzero(keys, first * FLOE_KEY_LEN);
 			sodium_memzero(keys + (first + count) * FLOE_KEY_LEN, (a.n - first - count) * FLOE_KEY_LEN);
-			_exit(s_worker(sh, w, first, count, keys, portal_pub, a.rate_pps));
+			_exit(s_worker(sh, w, first, count, keys, portal_pub, a.rate_pps, a.inflight_per_worker));
 		}
 	}
 	sodium_memzero(keys, a.n * FLOE_KEY_LEN);
@@ -681,6 +698,7 @@ int main(int argc, char **argv)
 	s_section(&o, "setup");
 	s_kv(&o, "n=%zu", a.n);
 	s_kv(&o, "client_workers=%zu", a.workers);
+	s_kv(&o, "inflight=%zu", a.inflight_per_worker * a.workers);
 	s_kv(&o, "gateway_workers=%lu", a.gw_workers);
 	s_kv(&o, "connected=%llu", (unsigned long long)t.connected);
 	s_kv(&o, "connected_at_gateway=%ld", view0.connected);
