@@ -58,6 +58,7 @@ typedef struct {
 	uint64_t last_data_ns;         /* data either way: ACTIVE until idle_after_ms after it */
 	uint64_t last_heard_ns;        /* anything authenticated from the peer */
 	uint32_t idle_after_ms;
+	uint32_t peer_gone_ms;
 	/* Liveness (client): when the first data packet sent since the peer
 	 * was last heard (authenticated) went out; 0 = nothing unanswered. */
 	uint64_t unanswered_since_ns;
@@ -736,8 +737,9 @@ static int s_timeout_ms(self_t *self, int glib_timeout)
 		if (idle_at < deadline)
 			deadline = idle_at;
 	}
-	if (self->established && floe_idle_peer_gone_at_ns(self->role, self->last_heard_ns) < deadline)
-		deadline = floe_idle_peer_gone_at_ns(self->role, self->last_heard_ns);
+	if (self->established &&
+	    floe_idle_peer_gone_at_ns(self->role, self->last_heard_ns, self->peer_gone_ms) < deadline)
+		deadline = floe_idle_peer_gone_at_ns(self->role, self->last_heard_ns, self->peer_gone_ms);
 	if (deadline != UINT64_MAX) {
 		uint64_t ms = deadline > now ? (deadline - now + FLOE_NS_PER_MS - 1) / FLOE_NS_PER_MS : 0;
 
@@ -764,7 +766,7 @@ static void s_check_idle(self_t *self)
 		floe_log(FLOE_LOG_DEBUG, TARGET, "Connection idle", FLOE_F_STR("cid", self->conn->cid));
 		s_set_state(self, FLOE_CONN_IDLE);
 	}
-	if (self->established && floe_idle_peer_gone(self->role, self->last_heard_ns, now))
+	if (self->established && floe_idle_peer_gone(self->role, self->last_heard_ns, now, self->peer_gone_ms))
 		s_fail(self, FLOE_CONN_REASON_PEER_GONE);
 }
 
@@ -873,6 +875,7 @@ static int s_self_new(floe_conn_t *conn, floe_actor_t *actor, floe_mailbox_t *ma
 	self->role = cfg->role;
 	self->intent_ns = s_now(self);
 	self->idle_after_ms = cfg->idle_after_ms ? cfg->idle_after_ms : FLOE_IDLE_AFTER_MS;
+	self->peer_gone_ms = cfg->peer_gone_ms ? cfg->peer_gone_ms : FLOE_IDLE_PEER_GONE_MS;
 	self->tx_buf = malloc((size_t)FLOE_CONN_TX_BATCH_PKTS * TX_SLOT_BYTES);
 	self->device_ring = floe_ring_new(FLOE_POLICY_DEVICE_RING_PKTS);
 	self->wg_ring = floe_ring_new(FLOE_POLICY_WG_RING_PKTS);

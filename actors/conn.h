@@ -126,6 +126,8 @@ typedef struct {
 	/* No data this long turns the connection IDLE; 0 = FLOE_IDLE_AFTER_MS
 	 * (actors/idle.h). Tests shorten it. */
 	uint32_t idle_after_ms;
+	/* The gateway's bound for a silent client; 0 = FLOE_IDLE_PEER_GONE_MS. */
+	uint32_t peer_gone_ms;
 } floe_conn_config_t;
 
 /*

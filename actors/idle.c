@@ -24,16 +24,16 @@ floe_idle_state_t floe_idle_state(uint64_t last_data_ns, uint64_t now_ns, uint32
 	return now_ns >= floe_idle_at_ns(last_data_ns, idle_after_ms) ? FLOE_IDLE_IDLE : FLOE_IDLE_ACTIVE;
 }
 
-uint64_t floe_idle_peer_gone_at_ns(floe_role_t role, uint64_t last_heard_ns)
+uint64_t floe_idle_peer_gone_at_ns(floe_role_t role, uint64_t last_heard_ns, uint32_t gone_ms)
 {
 	if (role != FLOE_ROLE_GATEWAY)
 		return UINT64_MAX;
-	return last_heard_ns + (uint64_t)FLOE_IDLE_PEER_GONE_MS * FLOE_NS_PER_MS;
+	return last_heard_ns + (uint64_t)gone_ms * FLOE_NS_PER_MS;
 }
 
-bool floe_idle_peer_gone(floe_role_t role, uint64_t last_heard_ns, uint64_t now_ns)
+bool floe_idle_peer_gone(floe_role_t role, uint64_t last_heard_ns, uint64_t now_ns, uint32_t gone_ms)
 {
-	return now_ns >= floe_idle_peer_gone_at_ns(role, last_heard_ns);
+	return now_ns >= floe_idle_peer_gone_at_ns(role, last_heard_ns, gone_ms);
 }
 
 const char *floe_idle_state_name(floe_idle_state_t state)

@@ -70,11 +70,13 @@ floe_idle_state_t floe_idle_state(uint64_t last_data_ns, uint64_t now_ns, uint32
 uint64_t floe_idle_at_ns(uint64_t last_data_ns, uint32_t idle_after_ms);
 
 /* The gateway's end: true when its established peer sent nothing
- * authenticated since last_heard_ns for FLOE_IDLE_PEER_GONE_MS. Always
- * false for the client (its liveness probe covers it, docs/nat.md). */
-FLOE_MUST_CHECK bool floe_idle_peer_gone(floe_role_t role, uint64_t last_heard_ns, uint64_t now_ns);
+ * authenticated since last_heard_ns for gone_ms (FLOE_IDLE_PEER_GONE_MS;
+ * tests shorten it). Always false for the client (its liveness probe
+ * covers it, docs/nat.md). */
+FLOE_MUST_CHECK bool floe_idle_peer_gone(floe_role_t role, uint64_t last_heard_ns, uint64_t now_ns,
+					 uint32_t gone_ms);
 /* When floe_idle_peer_gone turns true; UINT64_MAX for the client. */
-uint64_t floe_idle_peer_gone_at_ns(floe_role_t role, uint64_t last_heard_ns);
+uint64_t floe_idle_peer_gone_at_ns(floe_role_t role, uint64_t last_heard_ns, uint32_t gone_ms);
 
 const char *floe_idle_state_name(floe_idle_state_t state);
 

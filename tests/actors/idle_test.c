@@ -92,11 +92,12 @@ Test(idle, only_the_gateway_declares_its_peer_gone)
 
 	/* Several of the client's keepalives may be lost before it counts. */
 	cr_expect_geq(FLOE_IDLE_PEER_GONE_MS, 3 * FLOE_IDLE_KEEPALIVE_S * 1000);
-	cr_expect_not(floe_idle_peer_gone(FLOE_ROLE_GATEWAY, heard, heard + bound - 1));
-	cr_expect(floe_idle_peer_gone(FLOE_ROLE_GATEWAY, heard, heard + bound));
-	cr_expect_eq(floe_idle_peer_gone_at_ns(FLOE_ROLE_GATEWAY, heard), heard + bound);
-	cr_expect_not(floe_idle_peer_gone(FLOE_ROLE_CLIENT, heard, heard + 100 * bound));
-	cr_expect_eq(floe_idle_peer_gone_at_ns(FLOE_ROLE_CLIENT, heard), UINT64_MAX);
+	cr_expect_not(floe_idle_peer_gone(FLOE_ROLE_GATEWAY, heard, heard + bound - 1, FLOE_IDLE_PEER_GONE_MS));
+	cr_expect(floe_idle_peer_gone(FLOE_ROLE_GATEWAY, heard, heard + bound, FLOE_IDLE_PEER_GONE_MS));
+	cr_expect_eq(floe_idle_peer_gone_at_ns(FLOE_ROLE_GATEWAY, heard, FLOE_IDLE_PEER_GONE_MS), heard + bound);
+	cr_expect_eq(floe_idle_peer_gone_at_ns(FLOE_ROLE_GATEWAY, heard, 1234), heard + 1234 * FLOE_NS_PER_MS);
+	cr_expect_not(floe_idle_peer_gone(FLOE_ROLE_CLIENT, heard, heard + 100 * bound, FLOE_IDLE_PEER_GONE_MS));
+	cr_expect_eq(floe_idle_peer_gone_at_ns(FLOE_ROLE_CLIENT, heard, FLOE_IDLE_PEER_GONE_MS), UINT64_MAX);
 }
 
 /* ---- a real pair ----------------------------------------------------------- */
@@ -356,5 +357,52 @@ Test(idle, idle_connection_drops_to_the_relaxed_rate_and_returns_on_traffic, .ti
 	cr_expect_leq(took_ms, FLOE_CONN_LIVENESS_DEAD_MS + SLACK_MS, "took %llu ms", (unsigned long long)took_ms);
 	cr_log_info("after idle, a dead path noticed in %llu ms", (unsigned long long)took_ms);
 	(void)system("nft delete table inet " NFT_TABLE);
+	pair_fini(&p);
+}
+
+static bool gateway_failed(pair_t *p)
+{
+	return p->failed[GATEWAY];
+}
+
+/*
+ * The gateway's end of consent: a client that vanishes (its connection
+ * destroyed: no keepalive, nothing) is declared gone after peer_gone_ms,
+ * not before; while the client talks it is not. The bound is shortened
+ * here (FLOE_IDLE_PEER_GONE_MS is 60 s); the client's keepalive would
+ * exceed it, so the pair is kept busy instead.
+ */
+Test(idle, gateway_declares_a_vanished_client_gone, .timeout = 60)
+{
+	enum { GONE_MS = 3000 };
+	pair_t p;
+	uint64_t t0, took_ms;
+
+	pair_init(&p);
+	p.keepalive = FLOE_ICE_KEEPALIVE_RELAXED;
+	p.peer_gone_ms = GONE_MS;
+	pair_start(&p);
+	pair_device_send(&p, CLIENT, 1);
+	pair_exchange_credentials(&p);
+	pair_pump(&p, CONNECT_MS, established_and_delivered);
+	cr_assert(established_and_delivered(&p), "no connection: %s / %s", p.fail_reason[CLIENT],
+		  p.fail_reason[GATEWAY]);
+	/* A talking client is never gone, however long. */
+	p.client_chatter = true;
+	pair_pump(&p, 2 * GONE_MS, any_failed);
+	p.client_chatter = false;
+	cr_assert_not(any_failed(&p), "failed while talking: %s / %s", p.fail_reason[CLIENT],
+		      p.fail_reason[GATEWAY]);
+	/* The client vanishes. Its last packet left at most one pump turn ago. */
+	t0 = pair_now(&p);
+	floe_mailbox_sender_destroy(&p.to[CLIENT]);
+	floe_conn_destroy(&p.conn[CLIENT]);
+	pair_pump(&p, GONE_MS + SLACK_MS + 1000, gateway_failed);
+	took_ms = (pair_now(&p) - t0) / FLOE_NS_PER_MS;
+	cr_assert(p.failed[GATEWAY], "the gateway kept a vanished client for %llu ms", (unsigned long long)took_ms);
+	cr_expect_str_eq(p.fail_reason[GATEWAY], FLOE_CONN_REASON_PEER_GONE);
+	cr_expect_geq(took_ms, GONE_MS - 500, "gone after %llu ms", (unsigned long long)took_ms);
+	cr_expect_leq(took_ms, GONE_MS + SLACK_MS, "gone after %llu ms", (unsigned long long)took_ms);
+	cr_log_info("vanished client declared gone after %llu ms (bound %d)", (unsigned long long)took_ms, GONE_MS);
 	pair_fini(&p);
 }

@@ -48,6 +48,7 @@ typedef struct {
 	uint32_t stun_initial_timeout_ms;
 	floe_ice_keepalive_t keepalive;  /* 0: CONSENT (the nodes use RELAXED) */
 	uint32_t idle_after_ms;          /* 0: FLOE_IDLE_AFTER_MS */
+	uint32_t peer_gone_ms;           /* 0: FLOE_IDLE_PEER_GONE_MS */
 	/* What the ends saw. */
 	bool nominated[2], established[2], failed[2], exited[2];
 	char fail_reason[2][128];
@@ -116,6 +117,7 @@ static inline void pair_start_one(pair_t *p, int side)
 			.keepalive = p->keepalive,
 		},
 		.idle_after_ms = p->idle_after_ms,
+		.peer_gone_ms = p->peer_gone_ms,
 		.parent_endpoint = floe_mailbox_endpoint(p->parent[side]),
 		.pool = p->pool,
 	};
