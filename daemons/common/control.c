@@ -219,6 +219,13 @@ char *floe_control_render_text(const floe_control_snapshot_t *snap)
 	fprintf(f, "  public key: %s\n", key);
 	fprintf(f, "  listening: %s\n", listen[0] ? listen : "(none)");
 	fprintf(f, "  connections: %zu\n", snap->n_conns);
+	if (snap->workers) {
+		fprintf(f, "  workers: %u, answering:", snap->workers);
+		for (unsigned k = 0; k < snap->workers; k++)
+			if (floe_control_worker_up(snap, k))
+				fprintf(f, " %u", k);
+		fprintf(f, "%s\n", snap->workers_up ? "" : " none");
+	}
 	for (i = 0; i < snap->n_conns; i++)
 		text_conn(f, &snap->conns[i]);
 	floe_control_snapshot_totals(snap, &totals);
@@ -229,6 +236,39 @@ char *floe_control_render_text(const floe_control_snapshot_t *snap)
 		return NULL;
 	}
 	return buf;
+}
+
+bool floe_control_worker_up(const floe_control_snapshot_t *snap, unsigned k)
+{
+	return k < snap->workers && k < 64 && (snap->workers_up >> k & 1);
+}
+
+size_t floe_control_worker_conns(const floe_control_snapshot_t *snap, unsigned k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < snap->n_conns; i++)
+		n += snap->conns[i].has_worker && snap->conns[i].worker == k;
+	return n;
+}
+
+/* [{"worker", "up", "connections"}] of a sharded gateway, null for one process. */
+static json_t *json_workers(const floe_control_snapshot_t *snap)
+{
+	json_t *a;
+
+	if (!snap->workers)
+		return json_null();
+	a = json_array();
+	for (unsigned k = 0; a && k < snap->workers; k++) {
+		if (json_array_append_new(a, json_pack("{s:I, s:b, s:I}", "worker", (json_int_t)k, "up",
+							 floe_control_worker_up(snap, k), "connections",
+							 (json_int_t)floe_control_worker_conns(snap, k))) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
 }
 
 /* json_string, or null for an empty string; NULL only on ENOMEM. */
@@ -298,9 +338,9 @@ char *floe_control_render_json(const floe_control_snapshot_t *snap)
 	fmt_sockaddr(&snap->listen, listen);
 	floe_control_snapshot_totals(snap, &totals);
 	conns = json_array();
-	root = json_pack("{s:o, s:o, s:o, s:o, s:O}", "role", json_str_or_null(snap->role),
+	root = json_pack("{s:o, s:o, s:o, s:o, s:o, s:O}", "role", json_str_or_null(snap->role),
 			 "public_key", json_str_or_null(key), "listen", json_str_or_null(listen),
-			 "totals", json_counters(&totals), "connections", conns);
+			 "totals", json_counters(&totals), "workers", json_workers(snap), "connections", conns);
 	if (!root)
 		goto out;
 	for (i = 0; i < snap->n_conns; i++)

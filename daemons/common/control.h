@@ -99,8 +99,11 @@ typedef struct {
 	floe_counters_snapshot_t node;
 	size_t n_conns, cap_conns;
 	floe_control_conn_t *conns;
-	/* A sharded gateway's worker processes (docs/perf.md); 0: one process. */
+	/* A sharded gateway's worker processes (docs/perf.md); 0: one process.
+	 * workers_up: bit k set when worker k answered for this snapshot (a
+	 * worker that did not is missing from conns and the totals). */
 	unsigned workers;
+	uint64_t workers_up;
 } floe_control_snapshot_t;
 
 /*
@@ -117,6 +120,10 @@ void floe_control_snapshot_clear(floe_control_snapshot_t *snap);
 /* snap->node plus every connection's counters. */
 void floe_control_snapshot_totals(const floe_control_snapshot_t *snap, floe_counters_snapshot_t *out);
 
+/* A sharded gateway: did worker k answer; how many connections it holds. */
+bool floe_control_worker_up(const floe_control_snapshot_t *snap, unsigned k);
+size_t floe_control_worker_conns(const floe_control_snapshot_t *snap, unsigned k);
+
 const char *floe_control_state_name(floe_control_state_t s);
 /* "none", "host", "srflx", "prflx", "relay". */
 const char *floe_control_path_name(floe_control_path_t p);
@@ -125,6 +132,7 @@ const char *floe_control_path_name(floe_control_path_t p);
  * Renderers. Both return a malloc'd NUL-terminated string (the caller frees)
  * or NULL on ENOMEM. Text reads like `wg show`; JSON is one object:
  *   {"role", "public_key", "listen", "totals": {counter: n},
+ *    "workers": [{"worker", "up", "connections"}] or null (one process),
  *    "connections": [{"cid", "client_id", "peer", "tunnel_ipv4", "tunnel_ipv6",
  *      "state", "path": {"type", "remote_type", "local", "remote", "relay_reason"},
  *      "last_handshake_s_ago", "worker",

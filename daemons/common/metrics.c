@@ -102,20 +102,20 @@ static void put_paths(FILE *f, const floe_control_snapshot_t *snap)
 	}
 }
 
-/* A sharded gateway: how many connections each worker holds, 0 included. */
+/* A sharded gateway: how many connections each worker holds, 0 included,
+ * and whether it answered for this scrape. */
 static void put_workers(FILE *f, const floe_control_snapshot_t *snap)
 {
 	if (!snap->workers)
 		return;
 	fputs("# HELP floe_worker_connections Connections each worker process of the gateway holds.\n"
 	      "# TYPE floe_worker_connections gauge\n", f);
-	for (unsigned k = 0; k < snap->workers; k++) {
-		size_t n = 0;
-
-		for (size_t i = 0; i < snap->n_conns; i++)
-			n += snap->conns[i].has_worker && snap->conns[i].worker == k;
-		fprintf(f, "floe_worker_connections{worker=\"%u\"} %zu\n", k, n);
-	}
+	for (unsigned k = 0; k < snap->workers; k++)
+		fprintf(f, "floe_worker_connections{worker=\"%u\"} %zu\n", k, floe_control_worker_conns(snap, k));
+	fputs("# HELP floe_worker_up 1 when the worker process answered for this scrape.\n"
+	      "# TYPE floe_worker_up gauge\n", f);
+	for (unsigned k = 0; k < snap->workers; k++)
+		fprintf(f, "floe_worker_up{worker=\"%u\"} %d\n", k, floe_control_worker_up(snap, k) ? 1 : 0);
 }
 
 char *floe_metrics_render(const floe_control_snapshot_t *snap)

@@ -151,7 +151,6 @@ static int parent_snapshot(void *user, floe_control_snapshot_t *snap)
 	unsigned answered = 0;
 
 	snprintf(snap->role, sizeof(snap->role), "gateway");
-	snap->workers = p->n;
 	snap->has_public_key = true;
 	memcpy(snap->public_key, p->public_key, sizeof(snap->public_key));
 	return floe_shard_show(snap, p->path_ptrs, p->n, &answered);

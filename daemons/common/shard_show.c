@@ -198,6 +198,7 @@ int floe_shard_show(floe_control_snapshot_t *snap, const char *const *paths, uns
 
 	if (!snap || (n && !paths))
 		return -EINVAL;
+	snap->workers = n;
 	for (unsigned k = 0; k < n; k++) {
 		int r = query_one(snap, paths[k], k);
 
@@ -209,6 +210,8 @@ int floe_shard_show(floe_control_snapshot_t *snap, const char *const *paths, uns
 			continue;
 		}
 		ok++;
+		if (k < 64)
+			snap->workers_up |= 1ULL << k;
 	}
 	if (answered)
 		*answered = ok;

@@ -35,7 +35,8 @@ int floe_shard_show_merge(floe_control_snapshot_t *snap, const char *json, size_
 
 /*
  * Queries the n control sockets (paths[k] is worker k's) and merges every
- * answer into snap. *answered counts the workers that answered. 0, or
+ * answer into snap; sets snap->workers to n and bit k of snap->workers_up
+ * for each worker that answered (*answered counts them). 0, or
  * -ENOMEM; a worker that does not answer is skipped (and logged, rate
  * limited), not an error.
  */

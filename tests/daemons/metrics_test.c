@@ -201,6 +201,7 @@ Test(metrics, worker_connections_per_worker)
 	free(text);
 	cr_assert_geq(snap.n_conns, 2);
 	snap.workers = 3;
+	snap.workers_up = 1u << 0 | 1u << 2;
 	for (size_t i = 0; i < snap.n_conns; i++) {
 		snap.conns[i].has_worker = true;
 		snap.conns[i].worker = i == 0 ? 2 : 0;
@@ -210,6 +211,8 @@ Test(metrics, worker_connections_per_worker)
 	cr_assert(strstr(text, "# TYPE floe_worker_connections gauge\n"), "%s", text);
 	cr_assert(strstr(text, "\nfloe_worker_connections{worker=\"1\"} 0\n"), "%s", text);
 	cr_assert(strstr(text, "\nfloe_worker_connections{worker=\"2\"} 1\n"), "%s", text);
+	cr_assert(strstr(text, "\nfloe_worker_up{worker=\"0\"} 1\nfloe_worker_up{worker=\"1\"} 0\n"
+			       "floe_worker_up{worker=\"2\"} 1\n"), "%s", text);
 	{
 		char want[64];
 

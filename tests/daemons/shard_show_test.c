@@ -221,7 +221,18 @@ Test(shard_show, asks_each_worker_and_skips_a_silent_one)
 	cr_assert_eq(pthread_create(&th, NULL, serve, ctl), 0);
 	cr_assert_eq(floe_shard_show(&got, paths, 2, &answered), 0);
 	cr_assert_eq(answered, 1);
+	cr_assert_eq(got.workers, 2);
+	cr_assert_eq(got.workers_up, 1, "worker 0 answered, worker 1 did not");
 	cr_assert_eq(got.n_conns, 2);
+	{
+		char *text = floe_control_render_text(&got), *json = floe_control_render_json(&got);
+
+		cr_assert(strstr(text, "  workers: 2, answering: 0\n"), "%s", text);
+		cr_assert(strstr(json, "\"worker\": 1,\n      \"up\": false,\n      \"connections\": 0"), "%s", json);
+		cr_assert(strstr(json, "\"worker\": 0,\n      \"up\": true,\n      \"connections\": 2"), "%s", json);
+		free(text);
+		free(json);
+	}
 	cr_assert_str_eq(got.conns[0].cid, "cid-a-5");
 	cr_assert_eq(got.conns[0].worker, 0);
 	cr_assert_eq(got.node.v[FLOE_COUNTER_DROPPED_UNKNOWN_DESTINATION], 12);

@@ -202,6 +202,8 @@ n=$(jq '[.connections[] | select(.state == "connected")] | length' <<<"$json")
 ((n == N_CLIENTS)) || fail "show lists $n connected connections, expected $N_CLIENTS"
 [[ $(jq -r .role <<<"$json") == gateway && $(jq -r .public_key <<<"$json") == "$(cat "$tmp/gateway.pub")" ]] ||
 	fail "show is not the one gateway: $(jq -c '{role, public_key}' <<<"$json")"
+jq -e --argjson k "$WORKERS" --argjson n "$N_CLIENTS" '(.workers | length) == $k and all(.workers[]; .up) and
+	([.workers[].connections] | add) == $n' <<<"$json" >/dev/null || fail "show's workers: $(jq -c .workers <<<"$json")"
 spread=$(jq '[.connections[].worker] | unique | length' <<<"$json")
 ((spread >= 2)) || fail "all clients on one worker: $(jq -c '[.connections[].worker]' <<<"$json")"
 declare -A worker_of
@@ -220,7 +222,7 @@ for ((i = 1; i <= N_CLIENTS; i++)); do
 done
 text=$(show) || fail "floectl show"
 [[ $(grep -c '^connection: ' <<<"$text") == "$N_CLIENTS" && $(grep -c '^node: gateway' <<<"$text") == 1 &&
-	$(grep -c '^  worker: ' <<<"$text") == "$N_CLIENTS" ]] || fail "floectl show (text) is not one gateway with $N_CLIENTS connections"
+	$(grep -c '^  worker: ' <<<"$text") == "$N_CLIENTS" && $text == *"  workers: $WORKERS, answering: 0 1 2"* ]] || fail "floectl show (text) is not one gateway with $N_CLIENTS connections"
 echo "ok: floectl show: one gateway, $N_CLIENTS connections on $spread workers ($(for i in $(seq 1 $N_CLIENTS); do printf 'c%d:%s ' "$i" "${worker_of[$i]}"; done)), each on the worker the portal placed it on (= FNV-1a(key) mod $WORKERS), host routes to that worker's TUN"
 
 # Totals: the sum of the workers' own totals (counted while nothing flows;
