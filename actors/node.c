@@ -4,6 +4,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +82,49 @@ node_conn_t *node_conn_by_peer(floe_node_t *self, const uint8_t key[FLOE_WG_KEY_
 	return NULL;
 }
 
+/*
+ * Without LocalAddress libnice gathers on every interface that is up, our
+ * own TUN included: the peer would be offered our tunnel address, and its
+ * checks to it would go into the tunnel the connection is meant to build
+ * (or, once a tunnel is up, through it). So a TUN node lists the addresses
+ * itself, leaving the TUN, loopback and link-local IPv6 out (those need a
+ * scope libnice's address strings do not carry). Read anew for every
+ * connection: a replacement after roaming gathers the new addresses. 0
+ * when there is nothing to list (libnice then finds nothing either).
+ */
+static size_t gather_addrs(floe_node_t *self)
+{
+	struct ifaddrs *all, *ifa;
+	unsigned int tun_index = (unsigned int)floe_tun_ifindex(self->tun);
+	size_t n = 0;
+
+	if (getifaddrs(&all) < 0)
+		return 0;
+	for (ifa = all; ifa && n < FLOE_ICE_MAX_LOCAL_ADDRS; ifa = ifa->ifa_next) {
+		const void *bytes;
+		int family = ifa->ifa_addr ? ifa->ifa_addr->sa_family : AF_UNSPEC;
+
+		if ((family != AF_INET && family != AF_INET6) || !(ifa->ifa_flags & IFF_UP) ||
+		    (ifa->ifa_flags & IFF_LOOPBACK) || if_nametoindex(ifa->ifa_name) == tun_index)
+			continue;
+		if (family == AF_INET) {
+			bytes = &((const struct sockaddr_in *)(const void *)ifa->ifa_addr)->sin_addr;
+		} else {
+			const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)ifa->ifa_addr)->sin6_addr;
+
+			if (IN6_IS_ADDR_LINKLOCAL(a6))
+				continue;
+			bytes = a6;
+		}
+		if (inet_ntop(family, bytes, self->gather[n], sizeof(self->gather[n]))) {
+			self->gather_ptrs[n] = self->gather[n];
+			n++;
+		}
+	}
+	freeifaddrs(all);
+	return n;
+}
+
 void node_fill_ice(floe_node_t *self, floe_ice_config_t *ice, floe_ice_turn_server_t *turn)
 {
 	size_t n = 0;
@@ -115,6 +160,10 @@ void node_fill_ice(floe_node_t *self, floe_ice_config_t *ice, floe_ice_turn_serv
 		 * (actors/idle.h): ICE only keeps the binding, every 25 s. */
 		.keepalive = FLOE_ICE_KEEPALIVE_RELAXED,
 	};
+	if (!self->cfg.n_local_addrs && self->tun) {
+		ice->n_local_addrs = gather_addrs(self);
+		ice->local_addrs = ice->n_local_addrs ? self->gather_ptrs : NULL;
+	}
 }
 
 node_conn_t *node_conn_start(floe_node_t *self, const floe_conn_config_t *base, const node_conn_t *ident)

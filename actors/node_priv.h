@@ -7,6 +7,7 @@
 #ifndef FLOE_ACTORS_NODE_PRIV_H
 #define FLOE_ACTORS_NODE_PRIV_H
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -164,6 +165,10 @@ struct floe_node {
 	floe_mailbox_t *mailbox;
 	floe_portal_client_t *portal;
 	floe_addrwatch_t *addrwatch;        /* client with a portal: local address changes */
+	/* A TUN node without LocalAddress: what its next agent gathers,
+	 * read at node_fill_ice (its own TUN's addresses left out). */
+	char gather[FLOE_ICE_MAX_LOCAL_ADDRS][INET6_ADDRSTRLEN];
+	const char *gather_ptrs[FLOE_ICE_MAX_LOCAL_ADDRS];
 	uint64_t roam_at_ms;                /* 0, or when to replace after an address change */
 	floe_tun_t *tun;
 	uint8_t *tun_frame;                 /* TUN with offloads: one read (up to 64 KiB) */
