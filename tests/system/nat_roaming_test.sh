@@ -143,6 +143,17 @@ site_up_roamer() { # CKIND GKIND: the client without LocalAddress
 	lab_floe_until 15 lab_exec client ping -c 1 -W 1 10.3.0.2 || fail "$1/$2: no traffic through the tunnel"
 }
 
+# gathers_on ADDR: the client's UDP sockets (its ICE sockets: nothing else
+# there uses UDP) are bound to ADDR and never to its tunnel address: a node
+# without LocalAddress gathers on every address but its own TUN's (node.c).
+gathers_on() {
+	local socks
+	socks=$(lab_exec client ss -Huan | awk '{ print $4 }')
+	grep -q "^$1:" <<<"$socks" || fail "roaming: no ICE socket on $1 (sockets: $(echo $socks))"
+	grep -q '^100\.64\.0\.2:' <<<"$socks" && fail "roaming: the client gathers on its own tunnel address 100.64.0.2"
+	return 0
+}
+
 # readdress_client NEW_IP: the client's eth0 gets NEW_IP instead of its old
 # address (a /24 on the same LAN), as a DHCP lease change does.
 readdress_client() {
@@ -160,8 +171,10 @@ local ck
 for ck in eim-apdf none; do
 	site_up_roamer "$ck" eim-eif
 	lab_floe_relayed "$tmp" "$bin" && fail "roaming ($ck): the pair did not start on a direct path"
+	gathers_on 10.1.0.2
 	under_iperf "addr-$ck" "roaming ($ck): the client's own address" readdress_client 10.1.0.3
 	lab_exec client ping -c 3 -i 0.2 -W 2 10.3.0.2 >/dev/null || fail "roaming ($ck): no ping to the resource after the change (grant lost?)"
+	gathers_on 10.1.0.3
 	local_addr=$(lab_floe_conn "$tmp" "$bin" client | jq -r '.path.local')
 	[[ $local_addr == 10.1.0.3:* || $local_addr == 203.0.113.* ]] ||
 		fail "roaming ($ck): the client's path still leaves from $local_addr"
