@@ -28,6 +28,7 @@
 #include "daemons/common/turn_rest.h"
 #include "runtime/log.h"
 #include "transport/ice/agent.h"
+#include "tests/udp_port.h"
 
 extern char **environ;
 
@@ -114,20 +115,6 @@ static size_t log_count(const char *needle)
 	return count;
 }
 
-/* A port the kernel just handed out: free unless something races us for it. */
-static uint16_t any_free_udp_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 static void turn_stop(void)
 {
 	if (turn_pid > 0) {
@@ -152,7 +139,7 @@ static void turn_start(void)
 	snprintf(turn_log, sizeof(turn_log), "/tmp/h24-turnrefresh-%d.log", (int)getpid());
 	snprintf(turn_pidfile, sizeof(turn_pidfile), "/tmp/h24-turnrefresh-%d.pid", (int)getpid());
 	snprintf(turn_db, sizeof(turn_db), "/tmp/h24-turnrefresh-%d.db", (int)getpid());
-	turn_port = any_free_udp_port();
+	turn_port = floe_test_udp_port();
 	snprintf(port, sizeof(port), "--listening-port=%u", turn_port);
 	snprintf(pidfile, sizeof(pidfile), "--pidfile=%s", turn_pidfile);
 	snprintf(db, sizeof(db), "--userdb=%s", turn_db);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemons/common/turn_rest.h"
+#include "tests/udp_port.h"
 #include "transport/ice/agent.h"
 
 #define SECRET "north"
@@ -68,19 +69,6 @@ Test(turn_rest, bad_input)
 static pid_t turn_pid;
 static char turn_log[96];
 
-static uint16_t free_udp_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 static bool log_has(const char *needle)
 {
 	char text[65536];
@@ -98,7 +86,7 @@ static bool log_has(const char *needle)
 static uint16_t coturn_start(void)
 {
 	char port_arg[48], pid_arg[96], db_arg[96], secret_arg[64];
-	uint16_t port = free_udp_port();
+	uint16_t port = floe_test_udp_port();
 
 	snprintf(turn_log, sizeof(turn_log), "/tmp/h16-turnrest-%d.log", (int)getpid());
 	snprintf(pid_arg, sizeof(pid_arg), "--pidfile=/tmp/h16-turnrest-%d.pid", (int)getpid());

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "transport/ice/agent.h"
+#include "tests/udp_port.h"
 
 enum {
 	CONNECT_BOUND_MS = 3000,  /* loopback selects in ~50 ms; generous bound */
@@ -464,20 +465,6 @@ Test(ice_agent, wrong_remote_credentials_fail_by_timeout)
 	cr_assert_eq(B.n_failed, 1);
 }
 
-/* A UDP port on loopback that nothing listens on (bound, then closed). */
-static uint16_t dead_udp_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 Test(ice_agent, unreachable_candidate_fails_by_timeout)
 {
 	floe_ice_config_t c = base_config(FLOE_ICE_CONTROLLING);
@@ -487,7 +474,7 @@ Test(ice_agent, unreachable_candidate_fails_by_timeout)
 
 	new_peer(&A, &c);
 	snprintf(line, sizeof(line), "a=candidate:1 1 UDP 2013266431 127.0.0.1 %u typ host",
-		 dead_udp_port());
+		 floe_test_udp_port());
 	cr_assert_eq(floe_ice_agent_set_remote_credentials(A.agent, "abcd",
 							   "0123456789abcdefghijklmn"), 0);
 	cr_assert_eq(floe_ice_agent_add_remote_candidate(A.agent, line), 0);
@@ -752,7 +739,7 @@ static bool log_contains(const char *path, const char *needle, int max_ms)
 static uint16_t turn_start(void)
 {
 	char port_arg[48], pid_arg[96], db_arg[96];
-	uint16_t port = dead_udp_port();
+	uint16_t port = floe_test_udp_port();
 	int64_t end;
 
 	snprintf(turn_pidfile, sizeof(turn_pidfile), "/tmp/ice-turn-%d.pid", (int)getpid());
