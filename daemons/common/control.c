@@ -240,7 +240,7 @@ char *floe_control_render_text(const floe_control_snapshot_t *snap)
 
 bool floe_control_worker_up(const floe_control_snapshot_t *snap, unsigned k)
 {
-	return k < snap->workers && k < 64 && (snap->workers_up >> k & 1);
+	return k < snap->workers && k < FLOE_CONTROL_MAX_WORKERS && (snap->workers_up >> k & 1);
 }
 
 size_t floe_control_worker_conns(const floe_control_snapshot_t *snap, unsigned k)

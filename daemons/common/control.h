@@ -39,6 +39,7 @@ enum floe_control_limits {
 	FLOE_CONTROL_ERR_MAX = 256,
 	FLOE_CONTROL_PATH_MAX = 108,           /* sun_path, NUL included */
 	FLOE_CONTROL_REASON_MAX = 24,          /* a relay reason name, NUL included */
+	FLOE_CONTROL_MAX_WORKERS = 64,         /* bits of workers_up (FLOE_NODE_MAX_WORKERS) */
 };
 
 #define FLOE_CONTROL_DEFAULT_DIR "/run/floe"

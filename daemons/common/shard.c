@@ -28,6 +28,9 @@ enum {
 	PARENT_POLL_MS = 1000, /* signals and control wake us; restarts have deadlines */
 };
 
+/* Every worker fits the snapshot's workers_up bits and the portal's links. */
+_Static_assert((int)FLOE_NODE_MAX_WORKERS <= (int)FLOE_CONTROL_MAX_WORKERS, "workers_up too small");
+
 int floe_shard_tun_name(const char *base, unsigned k, char *out, size_t cap)
 {
 	size_t stem = base ? strlen(base) : 0;

@@ -210,7 +210,7 @@ int floe_shard_show(floe_control_snapshot_t *snap, const char *const *paths, uns
 			continue;
 		}
 		ok++;
-		if (k < 64)
+		if (k < FLOE_CONTROL_MAX_WORKERS)
 			snap->workers_up |= 1ULL << k;
 	}
 	if (answered)
