@@ -233,8 +233,10 @@ int floe_shard_parent_main(const char *prog, const char *config_path, const floe
 		fprintf(stderr, "%s: signalfd: %s\n", prog, strerror(errno));
 		goto out;
 	}
-	/* First: it creates the default directory the workers' sockets share. */
-	control = floe_control_new(own, prog, parent_snapshot, p, &r);
+	/* First: with no Socket configured (NULL) it creates the default
+	 * directory, which the workers' sockets share; the path is then the
+	 * same as own. */
+	control = floe_control_new(conf->control_socket[0] ? own : NULL, prog, parent_snapshot, p, &r);
 	if (!control) {
 		fprintf(stderr, "%s: control socket: %s\n", prog, strerror(-r));
 		goto out;
