@@ -238,6 +238,22 @@ static bool gateway_got_target(pair_t *p)
 	return p->delivered[GATEWAY] >= s_target_delivered;
 }
 
+/* A connected pair whose agents are RELAXED, as the nodes make them; 0 for
+ * either bound leaves the connection's default. */
+static void connect_relaxed(pair_t *p, uint32_t idle_after_ms, uint32_t peer_gone_ms)
+{
+	pair_init(p);
+	p->keepalive = FLOE_ICE_KEEPALIVE_RELAXED;
+	p->idle_after_ms = idle_after_ms;
+	p->peer_gone_ms = peer_gone_ms;
+	pair_start(p);
+	pair_device_send(p, CLIENT, 1);
+	pair_exchange_credentials(p);
+	pair_pump(p, CONNECT_MS, established_and_delivered);
+	cr_assert(established_and_delivered(p), "no connection: %s / %s", p->fail_reason[CLIENT],
+		  p->fail_reason[GATEWAY]);
+}
+
 static void own_netns(void)
 {
 	if (geteuid() != 0)
@@ -255,15 +271,7 @@ Test(idle, idle_connection_drops_to_the_relaxed_rate_and_returns_on_traffic, .ti
 
 	own_netns();
 	nft_setup();
-	pair_init(&p);
-	p.keepalive = FLOE_ICE_KEEPALIVE_RELAXED; /* what the nodes use */
-	p.idle_after_ms = TEST_IDLE_AFTER_MS;
-	pair_start(&p);
-	pair_device_send(&p, CLIENT, 1);
-	pair_exchange_credentials(&p);
-	pair_pump(&p, CONNECT_MS, established_and_delivered);
-	cr_assert(established_and_delivered(&p), "no connection: %s / %s", p.fail_reason[CLIENT],
-		  p.fail_reason[GATEWAY]);
+	connect_relaxed(&p, TEST_IDLE_AFTER_MS, 0);
 
 	/* ACTIVE: two-way traffic, a packet each way every ACTIVE_TICK_MS, so
 	 * nothing goes unanswered and no liveness probe is pending when the
@@ -378,15 +386,7 @@ Test(idle, gateway_declares_a_vanished_client_gone, .timeout = 60)
 	pair_t p;
 	uint64_t t0, took_ms;
 
-	pair_init(&p);
-	p.keepalive = FLOE_ICE_KEEPALIVE_RELAXED;
-	p.peer_gone_ms = GONE_MS;
-	pair_start(&p);
-	pair_device_send(&p, CLIENT, 1);
-	pair_exchange_credentials(&p);
-	pair_pump(&p, CONNECT_MS, established_and_delivered);
-	cr_assert(established_and_delivered(&p), "no connection: %s / %s", p.fail_reason[CLIENT],
-		  p.fail_reason[GATEWAY]);
+	connect_relaxed(&p, 0, GONE_MS);
 	/* A talking client is never gone, however long. */
 	p.client_chatter = true;
 	pair_pump(&p, 2 * GONE_MS, any_failed);

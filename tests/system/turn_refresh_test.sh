@@ -24,8 +24,8 @@ set -uo pipefail
 src=${FLOE_SOURCE_DIR:-$(cd "${0%/*}/../.." && pwd)}
 bin=${FLOE_BINARY_DIR:-$src/build}
 
-TTL_S=20
-PING_S=42
+TTL_S=12
+PING_S=26
 PING_INTERVAL_S=0.2
 # Under the liveness bound (4 s): a lost allocation would show as a longer
 # gap and a new connection. Slack for a loaded machine (load 70 seen: 2 s).
