@@ -485,11 +485,12 @@ static void s_on_failed(void *user, const char *reason)
 
 /*
  * The shared device's handshake admission, before the DH: > 0 is a cookie
- * reply waiting in the transmit slot, < 0 a drop, 0 go on. The source is
- * the ICE path's remote address (libnice does not say where a datagram came
- * from): a flooder then cannot get cookies, which go to that address, and
- * the limiter only ever sees MAC2-valid messages, which only that address
- * can make.
+ * reply waiting in the transmit slot, < 0 a drop, 0 go on. src is what
+ * the cookie binds to (s_on_recv: this connection); the limiter's key is
+ * the ICE path's remote address (libnice does not say where a datagram
+ * came from). A flooder then cannot get cookies, which go out on that
+ * path only, and the limiter only ever sees MAC2-valid messages, which
+ * only that path's owner can make.
  */
 static ssize_t s_admit(self_t *self, const char *src, size_t src_len, const uint8_t *buf, size_t len)
 {
@@ -504,7 +505,17 @@ static void s_on_recv(void *user, const uint8_t *buf, size_t len)
 {
 	self_t *self = user;
 	floe_wg_out_t kind = FLOE_WG_OUT_NONE;
-	const char *src = self->path.remote_addr;
+	/*
+	 * The cookie binds to this connection (its local ICE ufrag, random
+	 * per agent), not to the path's remote address: a client's first
+	 * initiation often arrives before this side has its nominated pair,
+	 * and a cookie bound to "" then never matched the retry's MAC2 (under
+	 * a flood every client needed a second retry: ~13 s instead of ~7,
+	 * system/flood (b2)). Replies only go out on this connection's path
+	 * and libnice delivers only from its remote candidates, so only that
+	 * path's owner can use the cookie either way.
+	 */
+	const char *src = self->conn->ufrag;
 	/* The cookie MAC takes at most FLOE_WG_MAX_SRC_ADDR_LEN bytes of it. */
 	size_t src_len = strnlen(src, FLOE_WG_MAX_SRC_ADDR_LEN);
 	floe_msg_t *m;
