@@ -53,4 +53,12 @@ _Static_assert((int)FLOE_NODE_MAX_TURN == (int)FLOE_ICE_MAX_TURN_SERVERS, "publi
 _Static_assert((int)FLOE_KEY_LEN == (int)FLOE_WG_KEY_LEN, "public key length is WireGuard's");
 _Static_assert((int)FLOE_PATH_ADDR_BYTES == (int)FLOE_ICE_ADDR_STR_BYTES, "public path addresses are the agent's");
 
+/*
+ * Holds the node's WireGuard device under load (every handshake without a
+ * valid MAC2 gets a cookie reply, before any DH), as a flood would; false
+ * hands it back to its own detection. For tests of the flood path; any
+ * thread.
+ */
+void floe_node_force_under_load(floe_node_t *self, bool on);
+
 #endif

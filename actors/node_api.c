@@ -507,3 +507,9 @@ bool floe_node_portal_connected(floe_node_t *self)
 {
 	return self && atomic_load(&self->portal_up);
 }
+
+void floe_node_force_under_load(floe_node_t *self, bool on)
+{
+	if (self && self->wg)
+		floe_wg_device_set_under_load(self->wg, on);
+}
