@@ -33,6 +33,7 @@
 #include "tests/actors/node_packet.h"
 #include "daemons/common/malloc_tune.h"
 #include "daemons/common/portal.h"
+#include "tests/daemons/portal_pump.h"
 #include "runtime/log.h"
 #include "transport/wg/key.h"
 
@@ -46,6 +47,7 @@
 
 enum {
 	WAIT_MS = 10000,
+	PORTAL_POLL_MS = 10,
 	CLIENTS = 4,            /* at once: connection threads overlap, as on a gateway */
 	WARMUP_ROUNDS = 25,     /* allocator and table high-water marks settle */
 	MEASURED_ROUNDS = 50,   /* CLIENTS x 75 = 300 reconnections in all */
@@ -299,17 +301,8 @@ static void write_config(void)
 static void *portal_thread(void *arg)
 {
 	(void)arg;
-	while (!atomic_load(&H.stop)) {
-		zmq_pollitem_t item;
-		uint64_t now;
-
-		floe_portal_pollitem(H.portal, &item);
-		zmq_poll(&item, 1, 10);
-		now = mono_ms();
-		floe_portal_handle(H.portal, now);
-		if (now >= floe_portal_next_deadline_ms(H.portal))
-			floe_portal_tick(H.portal, now);
-	}
+	while (!atomic_load(&H.stop))
+		portal_pump(H.portal, PORTAL_POLL_MS);
 	return NULL;
 }
 

@@ -1,0 +1,31 @@
+/*
+ * One turn of the thread that drives an in-process portal in a test
+ * (daemons/common/portal.h: poll its socket, handle what came, run its
+ * timers when due). tests/daemons/reconnect_mem_test.c uses it;
+ * node_test.c still carries its own copy of the loop.
+ */
+#ifndef FLOE_TESTS_PORTAL_PUMP_H
+#define FLOE_TESTS_PORTAL_PUMP_H
+
+#include <stdint.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "daemons/common/portal.h"
+
+static inline void portal_pump(floe_portal_t *portal, int timeout_ms)
+{
+	zmq_pollitem_t item;
+	struct timespec ts;
+	uint64_t now_ms;
+
+	floe_portal_pollitem(portal, &item);
+	zmq_poll(&item, 1, timeout_ms);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	floe_portal_handle(portal, now_ms);
+	if (now_ms >= floe_portal_next_deadline_ms(portal))
+		floe_portal_tick(portal, now_ms);
+}
+
+#endif
