@@ -700,8 +700,17 @@ static int poll_timeout_ms(floe_node_t *self, uint64_t now)
 
 static void node_teardown(floe_node_t *self)
 {
+	floe_wg_device_stats_t ds;
+
 	while (self->n_conns)
 		node_conn_reap(self, self->conns[self->n_conns - 1], "node stopping");
+	/* The admission's totals (a flood's trace: cookies, rate-limited
+	 * sources), which no connection's counters hold; as floe-wg logs. */
+	floe_wg_device_stats(self->wg, &ds);
+	floe_log(FLOE_LOG_INFO, NODE_LOG, "Device stats", FLOE_F_U64("handshakes_seen", ds.handshakes_seen),
+		 FLOE_F_U64("cookie_replies_sent", ds.cookie_replies_sent),
+		 FLOE_F_U64("ratelimited_drops", ds.ratelimited_drops), FLOE_F_U64("mac1_drops", ds.mac1_drops),
+		 FLOE_F_U64("under_load_entered", ds.under_load_entered));
 	floe_portal_client_destroy(&self->portal);
 	floe_addrwatch_destroy(&self->addrwatch);
 	floe_tun_destroy(&self->tun);
