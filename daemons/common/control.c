@@ -23,7 +23,10 @@
 enum {
 	ADDR_STR_MAX = INET6_ADDRSTRLEN + 8, /* "[v6]:65535" */
 	KEY_B64_MAX = 45,                    /* 44 characters and a NUL */
-	QUERY_TIMEOUT_MS = 5000,
+	/* floectl's wait: above a sharded gateway's fan-out budget
+	 * (FLOE_SHARD_SHOW_BUDGET_MS, 20 s), whose parent answers only once
+	 * its workers have. */
+	QUERY_TIMEOUT_MS = 30000,
 	REPLY_MAX_BYTES = 64 << 20,
 	READ_CHUNK_BYTES = 4096,
 	LISTEN_BACKLOG = 16,
@@ -611,6 +614,11 @@ static int serve_client(floe_control_t *self, int fd)
 		reply = build_reply(self, req);
 	if (!reply)
 		return -ENOMEM;
+	/* The bound is for the client's I/O, not for our snapshot: a large
+	 * node (thousands of connections, a sharded gateway asking its
+	 * workers) may take longer than that to build its reply, which the
+	 * client is waiting for. */
+	deadline = now_ms() + FLOE_CONTROL_IO_TIMEOUT_MS;
 	rc = send_all(fd, reply, strlen(reply), deadline);
 	if (rc == 0 && strncmp(reply, "error", 5) == 0)
 		rc = -EPROTO; /* answered, but the client asked for nonsense: counted */
@@ -651,8 +659,13 @@ int floe_control_handle(floe_control_t *self)
 
 int floe_control_query(const char *path, bool json, int out_fd, char *err, size_t err_cap)
 {
+	return floe_control_query_wait(path, json, out_fd, QUERY_TIMEOUT_MS, err, err_cap);
+}
+
+int floe_control_query_wait(const char *path, bool json, int out_fd, int timeout_ms, char *err, size_t err_cap)
+{
 	const char *req = json ? "show json\n" : "show\n";
-	int64_t deadline = now_ms() + QUERY_TIMEOUT_MS;
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	struct sockaddr_un sa;
 	char *buf = NULL, *nl;
 	size_t len = 0, cap = 0;

@@ -175,6 +175,8 @@ uint64_t floe_control_errors(const floe_control_t *self);
  * copied to err when err is not NULL).
  */
 int floe_control_query(const char *path, bool json, int out_fd, char *err, size_t err_cap);
+/* The same, waiting at most timeout_ms in all (floe_control_query: 30 s). */
+int floe_control_query_wait(const char *path, bool json, int out_fd, int timeout_ms, char *err, size_t err_cap);
 
 /*
  * The socket floectl talks to when not told: the first of

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <floe/floe.h>
@@ -158,7 +159,7 @@ out:
 }
 
 /* One worker's "show json" into a memfd, mapped, merged. */
-static int query_one(floe_control_snapshot_t *snap, const char *path, unsigned worker)
+static int query_one(floe_control_snapshot_t *snap, const char *path, unsigned worker, int wait_ms)
 {
 	char err[FLOE_CONTROL_ERR_MAX] = "";
 	struct stat st;
@@ -168,7 +169,7 @@ static int query_one(floe_control_snapshot_t *snap, const char *path, unsigned w
 
 	if (fd < 0)
 		return -errno;
-	r = floe_control_query(path, true, fd, err, sizeof(err));
+	r = floe_control_query_wait(path, true, fd, wait_ms, err, sizeof(err));
 	if (r < 0)
 		goto out;
 	if (fstat(fd, &st) < 0) {
@@ -192,15 +193,25 @@ out:
 	return r;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 int floe_shard_show(floe_control_snapshot_t *snap, const char *const *paths, unsigned n, unsigned *answered)
 {
+	uint64_t deadline = mono_ms() + FLOE_SHARD_SHOW_BUDGET_MS;
 	unsigned ok = 0;
 
 	if (!snap || (n && !paths))
 		return -EINVAL;
 	snap->workers = n;
 	for (unsigned k = 0; k < n; k++) {
-		int r = query_one(snap, paths[k], k);
+		uint64_t now = mono_ms();
+		int r = now < deadline ? query_one(snap, paths[k], k, (int)(deadline - now)) : -ETIMEDOUT;
 
 		if (r == -ENOMEM)
 			return r;

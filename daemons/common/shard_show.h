@@ -7,8 +7,8 @@
  * connection are summed into snap->node, so the totals are the sum of the
  * workers' totals.
  *
- * A worker that does not answer (restarting, or slow beyond the control
- * socket's FLOE_CONTROL_IO_TIMEOUT_MS) is left out of that snapshot: its
+ * A worker that does not answer (restarting, or slower than what is left of
+ * FLOE_SHARD_SHOW_BUDGET_MS) is left out of that snapshot: its
  * connections and counters are missing until it answers again, and a
  * restarted worker starts counting from zero (the totals may go down).
  */
@@ -23,6 +23,11 @@ enum floe_shard_show_limits {
 	/* A worker's "show json" larger than this is refused (a full worker,
 	 * 16,384 connections of ~1.5 KiB of JSON each, needs ~24 MiB). */
 	FLOE_SHARD_SHOW_MAX_BYTES = 64 * 1024 * 1024,
+	/* All workers' answers together, asked in turn, each given what is
+	 * left: a worker with ~3,300 connections on a loaded machine took
+	 * over a second to answer (h22's 10,000-connection run). floectl
+	 * waits 30 s for the parent. */
+	FLOE_SHARD_SHOW_BUDGET_MS = 20000,
 };
 
 /*
