@@ -253,10 +253,27 @@ loss_pair() {
 	mv "$res.new" "$res"
 }
 
+# On exit or a signal while the loss labs run: each gets SIGTERM and up to
+# 30 s to remove its own lab (its daemons stop gently, 5 s each at most);
+# whatever one leaves (killed half-way) is removed here, by its prefix.
+loss_labs_down() {
+	local pid ns
+	for pid in "${loss_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	for pid in "${loss_pids[@]}"; do
+		timeout 30 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+	done
+	for ns in $(ip netns list | awk '{ print $1 }' | grep "^$lab_prefix-l[0-9]*-"); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "/tmp/$lab_prefix-l"[0-9]*.*
+	lab_floe_test_cleanup
+}
+
 run_loss() {
 	loss_start=$SECONDS
 	loss_pids=() running=() still=() ended=
-	lab_pids=("${LAB_PIDS[@]}")
+	lab_auto_down loss_labs_down
 	for ((i = 0; i < ${#pairs[@]}; i++)); do
 		# At most LOSS_JOBS labs at once (coturn and the portal are this
 		# shell's jobs too: wait -n on the labs only).
@@ -269,11 +286,10 @@ run_loss() {
 		(loss_pair "${pairs[i]}" "$i") >"$tmp/loss.$i.out" 2>&1 &
 		loss_pids+=($!)
 		running+=($!)
-		# An interrupted test stops them too (SIGTERM: each removes its lab).
-		LAB_PIDS+=($!)
 	done
 	wait "${loss_pids[@]}"
-	LAB_PIDS=("${lab_pids[@]}") # ended: their pids may belong to others now
+	loss_pids=()
+	lab_auto_down lab_floe_test_cleanup
 	declare -A LOSS=()
 	for ((i = 0; i < ${#pairs[@]}; i++)); do
 		if [[ ! -s $tmp/loss.$i.res ]]; then
