@@ -17,8 +17,8 @@
 #       engine: libnice drops datagrams from unknown sources.
 #       (b2) the attacker forges alice's 5-tuple (bench_flood --source):
 #       the engine answers with cookie replies, alice's connection keeps
-#       its path and still carries a ping, each client reconnects once
-#       within FORGED_LIMIT_S.
+#       its path and still carries a ping, each client (starting 250 ms
+#       apart) reconnects once within 10 s.
 # Needs root; exits 77 (skipped) with a message otherwise.
 set -euo pipefail
 
@@ -55,8 +55,10 @@ CPU_MAX_PCT=75
 GW_CLIENTS=${FLOE_FLOOD_GW_CLIENTS:-20}
 GW_ROUNDS=${FLOE_FLOOD_GW_ROUNDS:-5}
 # (b2): under load a client's handshake needs a cookie and WireGuard's
-# 5 s retry after portal and ICE (~7 s on a quiet machine).
-FORGED_LIMIT_S=${FLOE_FLOOD_FORGED_LIMIT_S:-20}
+# 5 s retry after portal and ICE (6.4-6.6 s measured on a quiet machine);
+# a second retry would be 10 s in: the issue's 10 s tells them apart.
+FORGED_LIMIT_S=${FLOE_FLOOD_FORGED_LIMIT_S:-10}
+STAGGER_MS=${FLOE_FLOOD_STAGGER_MS:-250}   # (b2): client i starts i * 250 ms late
 
 tag="h19f$$"
 NS_S="$tag-s" NS_A="$tag-a" NS_C="$tag-c"
@@ -239,6 +241,8 @@ gpub=$(cat "$gdir/gateway.pub")
 reconnect_rounds() {
 	local i=$1 n=client$1 r t0 ok pid
 	trap - EXIT   # a worker subshell: the lab is the main shell's to clean
+	# STAGGER_MS_NOW: client i starts i times that late.
+	((${STAGGER_MS_NOW:-0} > 0)) && sleep "$(awk -v i="$i" -v ms="$STAGGER_MS_NOW" 'BEGIN { print i * ms / 1000 }')"
 	for ((r = 0; r < ${ROUNDS_NOW:-$GW_ROUNDS}; r++)); do
 		t0=$(date +%s.%N)
 		ip netns exec "$(lab_ns "$n")" "$bin/floe-client" --config "$gdir/$n.conf" \
@@ -358,15 +362,20 @@ awk -v g="$ggrowth" -v c="$churn_pct" -v m="$RSS_GROWTH_MAX_PCT" 'BEGIN { exit !
 # connection must keep its path and carry a ping after, and each client
 # must reconnect once during it. The device is under load for everyone
 # then, so a client's first initiation only earns a cookie and its retry
-# comes WireGuard's REKEY_TIMEOUT (5 s) later, after portal and ICE:
-# FORGED_LIMIT_S, not the 10 s of (b1) (see docs/perf.md).
+# comes WireGuard's REKEY_TIMEOUT (5 s) later, after portal and ICE,
+# within FORGED_LIMIT_S (see docs/perf.md). The clients
+# start STAGGER_MS apart: all behind one NAT address, 20 MAC2-carrying
+# retries within WireGuard's 333 ms of jitter would meet the per-source
+# limit (20/s, burst 5) and wait 5 s more each (measured: 12 drops, 2 of
+# 20 past 20 s) - WireGuard's rule, not what this part tests.
 read -r in0 noport0 < <(udp_in)
 cookies0=$(engine cookie_replies_sent)
 ip netns exec "$(lab_ns inet)" "$FLOOD" --target "$target" --source "$forged" --public-key "$gpub" \
-	--rate "$FLOOD_RATE" --duration-s $((3 + FORGED_LIMIT_S + 6)) >"$gdir/flood.log" 2>&1 &
+	--rate "$FLOOD_RATE" --duration-s $((3 + FORGED_LIMIT_S + 6 + GW_CLIENTS * STAGGER_MS / 1000)) \
+	>"$gdir/flood.log" 2>&1 &
 gflood=$!
 sleep 2
-ROUNDS_NOW=1 LIMIT_NOW=$FORGED_LIMIT_S all_rounds
+ROUNDS_NOW=1 LIMIT_NOW=$FORGED_LIMIT_S STAGGER_MS_NOW=$STAGGER_MS all_rounds
 kill -TERM "$gflood" 2>/dev/null || true
 wait "$gflood" 2>/dev/null || true
 read -r in1 noport1 < <(udp_in)
@@ -387,6 +396,13 @@ echo "        alice's connection after: $(jq -c '{state, path}' <<<"${after:-nul
 [[ -n $after && $(jq -r '.path.remote' <<<"$after") == "$forged" && $(jq -r '.path.local' <<<"$after") == "$target" ]] ||
 	fail "(b2) alice's connection changed or went: ${after:-gone} (was $victim)"
 lab_exec client ping -c 1 -W 5 10.3.0.2 >/dev/null || fail "(b2) alice: no ping through the tunnel after the flood"
+# The admission's own totals (rate-limited sources among them) are logged
+# by the gateway when it stops.
+kill -TERM "$gw_pid" 2>/dev/null || true
+lab_floe_until 10 sh -c "! kill -0 $gw_pid" || fail "floe-gateway did not stop on SIGTERM"
+dstats=$(grep '"Device stats"' "$gdir/gateway.log" | tail -n 1 | jq -c 'del(.time, .severity, .target, .message)')
+echo "        gateway device (admission) totals: ${dstats:-none logged}"
 ((n_ok == GW_CLIENTS)) ||
 	fail "(b2) ${n_to} of ${GW_CLIENTS} connections did not carry a ping within ${FORGED_LIMIT_S} s under a flood that reaches the engine"
+[[ -n $dstats ]] || fail "floe-gateway logged no device stats when it stopped"
 echo "PASS"
