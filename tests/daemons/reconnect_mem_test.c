@@ -96,10 +96,7 @@ static harness_t H;
 
 static uint64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return portal_pump_now_ms();
 }
 
 static long rss_kib(void)
