@@ -133,6 +133,11 @@ int floe_inbox_take(floe_inbox_t *self, floe_msg_t **out, int cap)
 		self->head = (self->head + 1) % self->cap;
 		self->n--;
 	}
+	/* Empty: start again at slot 0, so that only the slots the largest
+	 * burst used are ever resident (a head that walked on round the ring
+	 * would touch all of them in time: 512 KiB for the node's). */
+	if (self->n == 0)
+		self->head = 0;
 	if (n > 0 && self->n == 0 && self->fd >= 0) {
 		uint64_t v;
 
