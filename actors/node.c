@@ -159,6 +159,7 @@ void node_fill_ice(floe_node_t *self, floe_ice_config_t *ice, floe_ice_turn_serv
 		/* Liveness and the idle keepalive come from WireGuard
 		 * (actors/idle.h): ICE only keeps the binding, every 25 s. */
 		.keepalive = FLOE_ICE_KEEPALIVE_RELAXED,
+		.stun_max_retransmissions = NODE_STUN_RETRANSMISSIONS,
 	};
 	if (!self->cfg.n_local_addrs && self->tun) {
 		ice->n_local_addrs = gather_addrs(self);
