@@ -26,7 +26,9 @@
 #    (own prefix, internet, coturn, portal, NATs, daemons), LOSS_JOBS at
 #    once: one after another, ~17 x 10 s would not fit the test's budget.
 #    FailureTimeout is raised to 40 s (TURN allocations retry for seconds
-#    under loss). Printed as a second grid: time to the first reply, ICE
+#    under loss); the nodes retransmit STUN requests 12 times (libnice: 7,
+#    with which relayed sessions often failed and started over, and the
+#    slowest pair once missed the 60 s bound). Printed as a second grid: time to the first reply, ICE
 #    nomination, nomination to the WireGuard handshake, flows asked for.
 #    Why set-up is slow when it is: a lost handshake initiation or response
 #    waits WireGuard's 5 s retry (REKEY_TIMEOUT; a relayed path crosses the
