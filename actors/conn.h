@@ -56,8 +56,8 @@
 #include "transport/ice/agent.h"
 
 enum floe_conn_liveness {
-	FLOE_CONN_LIVENESS_PROBE_MS = 1500,
-	FLOE_CONN_LIVENESS_DEAD_MS = 4000,
+	FLOE_CONN_LIVENESS_PROBE_MS = 1000,
+	FLOE_CONN_LIVENESS_DEAD_MS = 3000,
 	/* Three initiations (WireGuard retries every REKEY_TIMEOUT, 5 s) and
 	 * time for the last answer: under 20% loss all three round trips fail
 	 * in ~5% of attempts, and then a fresh path is the better bet. */

@@ -9,7 +9,7 @@
  *   ACTIVE    data either way within        data; WireGuard's timers
  *             FLOE_IDLE_AFTER_MS            (passive keepalive 10 s, rekey);
  *                                           the client's liveness probe
- *                                           1.5 s after unanswered data
+ *                                           1 s after unanswered data
  *   IDLE      no data for FLOE_IDLE_AFTER_MS the client's WireGuard keepalive
  *                                           every FLOE_IDLE_KEEPALIVE_S and a
  *                                           handshake every REKEY_AFTER_TIME
