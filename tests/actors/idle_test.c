@@ -210,11 +210,6 @@ static uint64_t wakeups(void)
 	return sum;
 }
 
-static bool established_and_delivered(pair_t *p)
-{
-	return pair_both_established(p) && p->delivered[GATEWAY] >= 1;
-}
-
 static bool both_idle(pair_t *p)
 {
 	return floe_conn_state(p->conn[CLIENT]) == FLOE_CONN_IDLE &&
@@ -246,20 +241,7 @@ static void connect_relaxed(pair_t *p, uint32_t idle_after_ms, uint32_t peer_gon
 	p->keepalive = FLOE_ICE_KEEPALIVE_RELAXED;
 	p->idle_after_ms = idle_after_ms;
 	p->peer_gone_ms = peer_gone_ms;
-	pair_start(p);
-	pair_device_send(p, CLIENT, 1);
-	pair_exchange_credentials(p);
-	pair_pump(p, CONNECT_MS, established_and_delivered);
-	cr_assert(established_and_delivered(p), "no connection: %s / %s", p->fail_reason[CLIENT],
-		  p->fail_reason[GATEWAY]);
-}
-
-static void own_netns(void)
-{
-	if (geteuid() != 0)
-		cr_skip_test("needs root: a network namespace with nftables counters");
-	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET)");
-	cr_assert_eq(system("ip link set lo up"), 0);
+	pair_connect(p, CONNECT_MS);
 }
 
 Test(idle, idle_connection_drops_to_the_relaxed_rate_and_returns_on_traffic, .timeout = 90)
@@ -269,7 +251,7 @@ Test(idle, idle_connection_drops_to_the_relaxed_rate_and_returns_on_traffic, .ti
 	uint64_t w0, w_active, w_idle, t0, took_ms;
 	uint32_t window_ms;
 
-	own_netns();
+	pair_own_netns("a network namespace with nftables counters");
 	nft_setup();
 	connect_relaxed(&p, TEST_IDLE_AFTER_MS, 0);
 

@@ -22,11 +22,6 @@ enum {
 	REKEY_TIMEOUT_MS = 5000, /* WireGuard whitepaper 6.1 */
 };
 
-static bool established_and_delivered(pair_t *p)
-{
-	return pair_both_established(p) && p->delivered[GATEWAY] >= 1;
-}
-
 static bool client_failed(pair_t *p)
 {
 	return p->failed[CLIENT];
@@ -35,20 +30,7 @@ static bool client_failed(pair_t *p)
 static void connect_pair(pair_t *p)
 {
 	pair_init(p);
-	pair_start(p);
-	pair_device_send(p, CLIENT, 1);
-	pair_exchange_credentials(p);
-	pair_pump(p, CONNECT_MS, established_and_delivered);
-	cr_assert(established_and_delivered(p), "no connection: %s / %s", p->fail_reason[CLIENT],
-		  p->fail_reason[GATEWAY]);
-}
-
-static void own_netns(void)
-{
-	if (geteuid() != 0)
-		cr_skip_test("needs root: a network namespace with an nftables drop rule");
-	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET)");
-	cr_assert_eq(system("ip link set lo up"), 0);
+	pair_connect(p, CONNECT_MS);
 }
 
 Test(liveness, dead_path_fails_the_client_within_the_bound, .timeout = 60)
@@ -56,7 +38,7 @@ Test(liveness, dead_path_fails_the_client_within_the_bound, .timeout = 60)
 	pair_t p;
 	uint64_t t0, took_ms;
 
-	own_netns();
+	pair_own_netns("a network namespace with an nftables drop rule");
 	connect_pair(&p);
 	/* A probe is a handshake initiation, and WireGuard sends at most one
 	 * per REKEY_TIMEOUT (5 s): let the first handshake's age out, as it
@@ -92,7 +74,7 @@ Test(liveness, one_way_traffic_on_a_live_path_is_not_dead, .timeout = 60)
 	pair_t p;
 	uint32_t before;
 
-	own_netns();
+	pair_own_netns("a network namespace with an nftables drop rule");
 	connect_pair(&p);
 	/* The gateway's device stays silent: only WireGuard answers the
 	 * client, and its passive keepalive takes 10 s, longer than the bound. */

@@ -10,9 +10,12 @@
 #define FLOE_TESTS_PAIR_HARNESS_H
 
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "actors/conn.h"
@@ -293,6 +296,34 @@ static inline void pair_pump(pair_t *p, uint32_t timeout_ms, bool (*done)(pair_t
 static inline bool pair_both_established(pair_t *p)
 {
 	return p->established[CLIENT] && p->established[GATEWAY];
+}
+
+/* Both ends established and the client's first packet delivered. */
+static inline bool pair_established_and_delivered(pair_t *p)
+{
+	return pair_both_established(p) && p->delivered[GATEWAY] >= 1;
+}
+
+/* Starts the pair as configured (pair_init and any fields set before),
+ * sends one client packet and waits until it is delivered. */
+static inline void pair_connect(pair_t *p, uint32_t timeout_ms)
+{
+	pair_start(p);
+	pair_device_send(p, CLIENT, 1);
+	pair_exchange_credentials(p);
+	pair_pump(p, timeout_ms, pair_established_and_delivered);
+	cr_assert(pair_established_and_delivered(p), "no connection: %s / %s", p->fail_reason[CLIENT],
+		  p->fail_reason[GATEWAY]);
+}
+
+/* Moves the test into a network namespace of its own with loopback up
+ * (root; skips with WHY otherwise). */
+static inline void pair_own_netns(const char *why)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root: %s", why);
+	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET)");
+	cr_assert_eq(system("ip link set lo up"), 0);
 }
 
 static inline uint64_t pair_counter(pair_t *p, int side, floe_counter_t id)
