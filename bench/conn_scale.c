@@ -35,6 +35,7 @@
 
 #include <floe/floe.h>
 
+#include "bench/common.h"
 #include "bench/procstat.h"
 
 enum {
@@ -56,14 +57,6 @@ enum {
 			exit(1);                                                            \
 		}                                                                           \
 	} while (0)
-
-static uint64_t s_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 typedef struct {
 	long fds;
@@ -188,13 +181,13 @@ int main(int argc, char **argv)
 	for (size_t s = 0; s < n_steps; s++) {
 		uint64_t deadline;
 
-		t0 = s_now_ms();
+		t0 = bench_now_ms();
 		while (have < steps[s]) {
 			s_add_peer(node, have++);
 			gathered += s_drain(node);
 		}
-		deadline = s_now_ms() + GATHER_TIMEOUT_MS;
-		while (gathered < have && s_now_ms() < deadline) {
+		deadline = bench_now_ms() + GATHER_TIMEOUT_MS;
+		while (gathered < have && bench_now_ms() < deadline) {
 			poll(&(struct pollfd){ .fd = floe_node_event_fd(node), .events = POLLIN }, 1, POLL_MS);
 			gathered += s_drain(node);
 		}
@@ -202,7 +195,7 @@ int main(int argc, char **argv)
 		 * the node counts it; accept the count once the queue is drained. */
 		CHECK(gathered + floe_node_event_drops(node) >= have, "gathering did not finish in time");
 		{
-			double setup_s = (double)(s_now_ms() - t0) / 1000.0;
+			double setup_s = (double)(bench_now_ms() - t0) / 1000.0;
 
 			poll(NULL, 0, SETTLE_MS);
 			(void)s_drain(node);
@@ -212,13 +205,13 @@ int main(int argc, char **argv)
 
 	cpu0 = floe_procstat_cpu_us();
 	wk0 = floe_procstat_wakeups();
-	t0 = s_now_ms();
-	while (s_now_ms() - t0 < (uint64_t)idle_s * 1000u) {
+	t0 = bench_now_ms();
+	while (bench_now_ms() - t0 < (uint64_t)idle_s * 1000u) {
 		poll(NULL, 0, POLL_MS * 20);
 		(void)s_drain(node);
 	}
 	{
-		double secs = (double)(s_now_ms() - t0) / 1000.0;
+		double secs = (double)(bench_now_ms() - t0) / 1000.0;
 
 		printf("conn_scale_idle n=%zu idle_s=%.1f cpu_ms_per_s=%.2f cpu_pct=%.2f wakeups_per_s=%.0f "
 		       "wakeups_per_conn_per_s=%.3f event_drops=%llu\n",
@@ -228,9 +221,9 @@ int main(int argc, char **argv)
 		       have ? (double)(floe_procstat_wakeups() - wk0) / secs / (double)have : 0.0,
 		       (unsigned long long)floe_node_event_drops(node));
 	}
-	t0 = s_now_ms();
+	t0 = bench_now_ms();
 	floe_node_destroy(&node);
 	printf("conn_scale_teardown n=%zu teardown_s=%.3f fds_after=%ld\n", have,
-	       (double)(s_now_ms() - t0) / 1000.0, floe_procstat_fds(0));
+	       (double)(bench_now_ms() - t0) / 1000.0, floe_procstat_fds(0));
 	return 0;
 }

@@ -219,9 +219,9 @@ static void s_worker_add(worker_t *w)
 	w->nodes[k] = floe_node_new(&cfg, err, sizeof(err));
 	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
 	if (!w->nodes[k])
-		DIE("worker: client %zu: floe_node_new: %s", w->first + k, err);
+		BENCH_DIE("worker: client %zu: floe_node_new: %s", w->first + k, err);
 	/* The portal welcomes it first: the first intent waits a little. */
-	w->next_probe_ms[k] = s_now_ms() + PROBE_MS;
+	w->next_probe_ms[k] = bench_now_ms() + PROBE_MS;
 	w->created++;
 	atomic_store(&w->st->created, w->created);
 }
@@ -250,7 +250,7 @@ static void s_worker_events(worker_t *w, size_t k)
 			w->up[k] = true;
 			atomic_fetch_add(&w->st->connected, 1);
 			atomic_fetch_add(&w->st->established, 1);
-			atomic_store(&w->st->last_established_ms, s_now_ms());
+			atomic_store(&w->st->last_established_ms, bench_now_ms());
 		} else if (ev.type == FLOE_EVENT_FAILED) {
 			atomic_fetch_add(&w->st->failed, 1);
 			if (w->failed_shown++ < FAILURES_SHOWN)
@@ -260,7 +260,7 @@ static void s_worker_events(worker_t *w, size_t k)
 				atomic_fetch_sub(&w->st->connected, 1);
 			/* The node asks the portal again at its next packet. */
 			w->up[k] = false;
-			w->next_probe_ms[k] = s_now_ms();
+			w->next_probe_ms[k] = bench_now_ms();
 		}
 	}
 	sodium_memzero(&ev, sizeof(ev));
@@ -298,14 +298,14 @@ static int s_worker(shared_t *sh, size_t idx, size_t first, size_t count, uint8_
 	w.up = calloc(count, sizeof(*w.up));
 	w.next_probe_ms = calloc(count, sizeof(*w.next_probe_ms));
 	if (!pfd || !w.nodes || !w.up || !w.next_probe_ms)
-		DIE("worker: out of memory");
+		BENCH_DIE("worker: out of memory");
 	floe_log_set_level(FLOE_LOG_ERROR);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	while ((phase = atomic_load(&sh->phase)) == PHASE_WAIT)
 		usleep(TICK_MS * 1000);
 	s_worker_measure(&w, true);
 	while ((phase = atomic_load(&sh->phase)) != PHASE_QUIT) {
-		uint64_t now = s_now_ms(), wake = now + TICK_MS;
+		uint64_t now = bench_now_ms(), wake = now + TICK_MS;
 		size_t np = 0;
 
 		while (w.created < count && w.created - atomic_load(&w.st->connected) < inflight)
@@ -343,9 +343,9 @@ static int s_worker(shared_t *sh, size_t idx, size_t first, size_t count, uint8_
 			if (next_send < wake)
 				wake = next_send;
 		}
-		now = s_now_ms();
+		now = bench_now_ms();
 		if (poll(pfd, np, wake > now ? (int)(wake - now) : 0) < 0 && errno != EINTR)
-			DIE("worker: poll: %s", strerror(errno));
+			BENCH_DIE("worker: poll: %s", strerror(errno));
 		for (size_t k = 0; k < w.created; k++) {
 			if (pfd[2 * k].revents & POLLIN)
 				s_worker_events(&w, k);
@@ -452,7 +452,7 @@ static void s_args(int argc, char **argv, args_t *a)
 		char *slash;
 
 		if (len <= 0)
-			DIE("readlink /proc/self/exe: %s", strerror(errno));
+			BENCH_DIE("readlink /proc/self/exe: %s", strerror(errno));
 		a->bin_dir[len] = '\0';
 		slash = strrchr(a->bin_dir, '/');
 		if (slash)
@@ -592,16 +592,16 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", a.bin_dir, progs[i]) >= (int)sizeof(path) ||
 		    access(path, X_OK) != 0)
-			DIE("%s is not built (--bin-dir)", path);
+			BENCH_DIE("%s is not built (--bin-dir)", path);
 	}
 	if (sodium_init() < 0)
-		DIE("sodium_init");
+		BENCH_DIE("sodium_init");
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	s_netns();
 	if (!mkdtemp(dir))
-		DIE("mkdtemp: %s", strerror(errno));
+		BENCH_DIE("mkdtemp: %s", strerror(errno));
 	snprintf(s_tmpdir, sizeof(s_tmpdir), "%s", dir);
 	s_parent = getpid();
 	atexit(s_remove_tmpdir);
@@ -610,16 +610,16 @@ int main(int argc, char **argv)
 	keys = malloc(a.n * FLOE_KEY_LEN);
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (!keys || sh == MAP_FAILED)
-		DIE("out of memory");
+		BENCH_DIE("out of memory");
 	for (size_t i = 0; i < a.n; i++)
 		floe_key_generate(keys + i * FLOE_KEY_LEN);
 	floe_key_generate(sec);
 	if (floe_key_public(portal_pub, sec) != 0)
-		DIE("floe_key_public");
+		BENCH_DIE("floe_key_public");
 	s_write_key(dir, "portal", sec);
 	floe_key_generate(sec);
 	if (floe_key_public(gw_pub, sec) != 0)
-		DIE("floe_key_public");
+		BENCH_DIE("floe_key_public");
 	s_write_key(dir, "gateway", sec);
 	sodium_memzero(sec, sizeof(sec));
 	s_write_confs(dir, a.n, keys, gw_pub, portal_pub, (unsigned)a.gw_workers);
@@ -631,7 +631,7 @@ int main(int argc, char **argv)
 		fflush(NULL);
 		pid[w] = fork();
 		if (pid[w] < 0)
-			DIE("fork: %s", strerror(errno));
+			BENCH_DIE("fork: %s", strerror(errno));
 		if (pid[w] == 0) {
 			sodium_memzero(keys, first * FLOE_KEY_LEN);
 			sodium_memzero(keys + (first + count) * FLOE_KEY_LEN, (a.n - first - count) * FLOE_KEY_LEN);
@@ -642,13 +642,13 @@ int main(int argc, char **argv)
 	free(keys);
 
 	portal = s_spawn(a.bin_dir, "floe-portal", dir);
-	for (deadline = s_now_ms() + DAEMON_READY_TIMEOUT_MS; !s_portal_listening(); s_nap(50))
-		if (s_now_ms() > deadline || !s_alive(&portal, "floe-portal", &errors))
+	for (deadline = bench_now_ms() + DAEMON_READY_TIMEOUT_MS; !s_portal_listening(); s_nap(50))
+		if (bench_now_ms() > deadline || !s_alive(&portal, "floe-portal", &errors))
 			goto stop;
 	gateway = s_spawn(a.bin_dir, "floe-gateway", dir);
-	deadline = s_now_ms() + DAEMON_READY_TIMEOUT_MS;
+	deadline = bench_now_ms() + DAEMON_READY_TIMEOUT_MS;
 	for (; !(show = s_gateway_show(a.bin_dir, dir, "gateway.sock")); s_nap(100))
-		if (s_now_ms() > deadline || !s_alive(&gateway, "floe-gateway", &errors))
+		if (bench_now_ms() > deadline || !s_alive(&gateway, "floe-gateway", &errors))
 			goto stop;
 	free(show);
 	/* Its control socket answers once its node runs; the portal's
@@ -657,36 +657,36 @@ int main(int argc, char **argv)
 	gw0 = s_tree(gateway);
 
 	/* Set-up: every client connected, or the set-up time is up. */
-	t0 = s_now_ms();
+	t0 = bench_now_ms();
 	atomic_store(&sh->t0_ms, t0);
 	atomic_store(&sh->phase, PHASE_SETUP);
 	deadline = t0 + a.setup_timeout_s * 1000u;
 	for (report = t0 + PROGRESS_MS;; s_nap(PARENT_TICK_MS)) {
 		t = s_totals(sh, a.workers);
-		if (t.connected == a.n || s_now_ms() > deadline || s_interrupted ||
+		if (t.connected == a.n || bench_now_ms() > deadline || s_interrupted ||
 		    !s_alive(&gateway, "floe-gateway", &errors) || !s_alive(&portal, "floe-portal", &errors))
 			break;
-		if (s_now_ms() >= report) {
+		if (bench_now_ms() >= report) {
 			fprintf(stderr, "bench_loadgen: %.0f s: %llu connected, %llu started, %llu failures, of %zu\n",
-				(double)(s_now_ms() - t0) / 1000.0, (unsigned long long)t.connected,
+				(double)(bench_now_ms() - t0) / 1000.0, (unsigned long long)t.connected,
 				(unsigned long long)t.created, (unsigned long long)t.failed, a.n);
 			report += PROGRESS_MS;
 		}
 	}
 	all = t.connected == a.n;
-	setup_ms = (all ? t.last_ms : s_now_ms()) - t0;
+	setup_ms = (all ? t.last_ms : bench_now_ms()) - t0;
 	/* The workers measure themselves once their clients are up. */
 	s_nap(PARENT_TICK_MS * 3);
 	gw1 = s_tree(gateway);
 	view0 = s_gateway_view(a.bin_dir, dir, (unsigned)a.gw_workers);
 
 	/* Traffic: every connected client rate_pps echo requests a second. */
-	t_traffic = s_now_ms();
+	t_traffic = bench_now_ms();
 	atomic_store(&sh->phase, PHASE_TRAFFIC);
-	while (!s_interrupted && s_now_ms() - t_traffic < a.duration_s * 1000u)
+	while (!s_interrupted && bench_now_ms() - t_traffic < a.duration_s * 1000u)
 		s_nap(PARENT_TICK_MS);
 	atomic_store(&sh->phase, PHASE_DRAIN);
-	secs = (double)(s_now_ms() - t_traffic) / 1000.0;
+	secs = (double)(bench_now_ms() - t_traffic) / 1000.0;
 	gw2 = s_tree(gateway);
 	s_nap(DRAIN_MS);
 	t1 = s_totals(sh, a.workers);
@@ -739,13 +739,13 @@ int main(int argc, char **argv)
 	     s_per((double)(t1.fds - t1.base_fds), (double)a.n) * (double)a.per_worker);
 stop:
 	atomic_store(&sh->phase, PHASE_QUIT);
-	deadline = s_now_ms() + WORKER_EXIT_TIMEOUT_S * 1000u;
+	deadline = bench_now_ms() + WORKER_EXIT_TIMEOUT_S * 1000u;
 	for (size_t w = 0; w < a.workers; w++) {
 		int st = 0;
 
-		while (waitpid(pid[w], &st, WNOHANG) == 0 && s_now_ms() < deadline)
+		while (waitpid(pid[w], &st, WNOHANG) == 0 && bench_now_ms() < deadline)
 			s_nap(50);
-		if (s_now_ms() >= deadline) {
+		if (bench_now_ms() >= deadline) {
 			kill(pid[w], SIGKILL);
 			waitpid(pid[w], &st, 0);
 		}
@@ -757,12 +757,12 @@ stop:
 		}
 	}
 	for (int i = 0; i < 2; i++) {
-		uint64_t t_stop = s_now_ms();
+		uint64_t t_stop = bench_now_ms();
 		int rc = s_stop(i ? portal : gateway);
 
 		if (rc != 0) {
 			fprintf(stderr, "bench_loadgen: %s: %s after SIGTERM (%.1f s)\n", i ? "floe-portal" : "floe-gateway",
-				rc < 0 ? "killed, no exit" : "non-zero exit status", (double)(s_now_ms() - t_stop) / 1000.0);
+				rc < 0 ? "killed, no exit" : "non-zero exit status", (double)(bench_now_ms() - t_stop) / 1000.0);
 			errors++;
 		}
 	}

@@ -28,6 +28,7 @@
 
 #include <floe/floe.h>
 
+#include "bench/common.h"
 #include "bench/procstat.h"
 
 enum {
@@ -52,21 +53,6 @@ typedef struct {
 static const char PORTAL_EP[] = "tcp://127.0.0.1:7400";
 static const char RESOURCE_IP[] = "10.99.0.1";
 static const char GATEWAY_TUN_IP[] = "100.64.0.1";
-
-#define DIE(...)                                                                 \
-	do {                                                                     \
-		fprintf(stderr, "bench_loadgen: error: " __VA_ARGS__);           \
-		fputc('\n', stderr);                                             \
-		exit(1);                                                         \
-	} while (0)
-
-static uint64_t s_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Client i's tunnel address: 100.64.0.2 upwards (the gateway is .0.1). */
 static uint32_t s_client_ip(size_t i)
@@ -153,7 +139,7 @@ static pid_t s_spawn(const char *bin_dir, const char *prog, const char *dir)
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
-		DIE("fork: %s", strerror(errno));
+		BENCH_DIE("fork: %s", strerror(errno));
 	if (pid == 0) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
@@ -172,14 +158,14 @@ static pid_t s_spawn(const char *bin_dir, const char *prog, const char *dir)
 /* SIGTERM, then SIGKILL after DAEMON_STOP_TIMEOUT_MS. Its exit status. */
 static int s_stop(pid_t pid)
 {
-	uint64_t deadline = s_now_ms() + DAEMON_STOP_TIMEOUT_MS;
+	uint64_t deadline = bench_now_ms() + DAEMON_STOP_TIMEOUT_MS;
 	int st = 0;
 
 	if (pid <= 0)
 		return 0;
 	kill(pid, SIGTERM);
 	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (s_now_ms() > deadline) {
+		if (bench_now_ms() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			return -1;
@@ -215,7 +201,7 @@ static void s_write_key(const char *dir, const char *name, const uint8_t key[FLO
 	floe_key_to_base64(b64, key);
 	f = fopen(path, "wxe");
 	if (!f || fprintf(f, "%s\n", b64) < 0 || fclose(f) != 0)
-		DIE("cannot write %s", path);
+		BENCH_DIE("cannot write %s", path);
 	sodium_memzero(b64, sizeof(b64));
 }
 
@@ -227,14 +213,14 @@ static FILE *s_conf(const char *dir, const char *name)
 	snprintf(path, sizeof(path), "%s/%s.conf", dir, name);
 	f = fopen(path, "wxe");
 	if (!f)
-		DIE("cannot write %s: %s", path, strerror(errno));
+		BENCH_DIE("cannot write %s: %s", path, strerror(errno));
 	return f;
 }
 
 static void s_closeconf(FILE *f)
 {
 	if (ferror(f) || fclose(f) != 0)
-		DIE("cannot write a configuration file");
+		BENCH_DIE("cannot write a configuration file");
 }
 
 static void s_write_confs(const char *dir, size_t n, const uint8_t *client_keys, const uint8_t gw_pub[FLOE_KEY_LEN],
@@ -252,7 +238,7 @@ static void s_write_confs(const char *dir, size_t n, const uint8_t *client_keys,
 		uint32_t a = s_client_ip(i);
 
 		if (floe_key_public(pub, client_keys + i * FLOE_KEY_LEN) != 0)
-			DIE("floe_key_public");
+			BENCH_DIE("floe_key_public");
 		floe_key_to_base64(b64, pub);
 		inet_ntop(AF_INET, &a, ip, sizeof(ip));
 		fprintf(f, "[Client c%zu]\nPublicKey = %s\nTunnelIPv4 = %s\n\n", i, b64, ip);
@@ -278,10 +264,10 @@ static void s_netns(void)
 	char cmd[256];
 
 	if (unshare(CLONE_NEWNET) != 0)
-		DIE("unshare(CLONE_NEWNET): %s", strerror(errno));
+		BENCH_DIE("unshare(CLONE_NEWNET): %s", strerror(errno));
 	snprintf(cmd, sizeof(cmd), "ip link set lo up && ip addr add %s/32 dev lo", RESOURCE_IP);
 	if (system(cmd) != 0)
-		DIE("'%s' failed", cmd);
+		BENCH_DIE("'%s' failed", cmd);
 }
 
 /* A command's output (malloc'd, NUL-terminated) when it exits 0; else NULL. */

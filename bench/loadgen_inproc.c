@@ -53,6 +53,7 @@
 
 #include <floe/floe.h>
 
+#include "bench/common.h"
 #include "bench/procstat.h"
 
 enum {
@@ -73,29 +74,14 @@ enum {
 	LINE_BYTES = 1024,
 	IO_BYTES = 65536,
 	TICK_MS = 10,
-	DRAIN_MS = 500,
-	INFLIGHT_PER_WORKER = 64,
-	FAILURES_SHOWN = 3,          /* failure reasons printed per process */    /* client set-ups in flight per worker */
-	PROGRESS_MS = 5000,          /* a progress line on stderr during set-up */              /* after traffic stops: echoes still in flight */
+	DRAIN_MS = 500,              /* after traffic stops: echoes still in flight */
+	INFLIGHT_PER_WORKER = 64,    /* client set-ups in flight per worker */
+	FAILURES_SHOWN = 3,          /* failure reasons printed per process */
+	PROGRESS_MS = 5000,          /* a progress line on stderr during set-up */
 };
 
 static const char *const loopback[] = { "127.0.0.1" };
 static const char GW_IP[] = "10.0.0.1";
-
-#define DIE(...)                                                                 \
-	do {                                                                     \
-		fprintf(stderr, "bench_loadgen_inproc: error: " __VA_ARGS__);           \
-		fputc('\n', stderr);                                             \
-		exit(1);                                                         \
-	} while (0)
-
-static uint64_t s_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Client i's tunnel address: 100.64.0.0/10, one /32 each. */
 static void s_client_ip(size_t i, char *out, size_t cap)
@@ -154,7 +140,7 @@ static void s_send_line(chan_t *c, const char *fmt, ...)
 	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
 	va_end(ap);
 	if (len < 0 || (size_t)len >= sizeof(line) - 1)
-		DIE("signalling line too long");
+		BENCH_DIE("signalling line too long");
 	line[len++] = '\n';
 	if (c->out_len + (size_t)len > c->out_cap) {
 		size_t cap = c->out_cap ? c->out_cap * 2 : IO_BYTES;
@@ -164,7 +150,7 @@ static void s_send_line(chan_t *c, const char *fmt, ...)
 			cap *= 2;
 		grown = realloc(c->out, cap);
 		if (!grown)
-			DIE("out of memory");
+			BENCH_DIE("out of memory");
 		c->out = grown;
 		c->out_cap = cap;
 	}
@@ -193,7 +179,7 @@ static bool s_read_lines(chan_t *c, void (*fn)(void *, char *), void *arg)
 	c->in_len -= (size_t)(start - c->in);
 	memmove(c->in, start, c->in_len);
 	if (c->in_len == sizeof(c->in))
-		DIE("signalling line longer than the buffer");
+		BENCH_DIE("signalling line longer than the buffer");
 	return true;
 }
 
@@ -267,7 +253,7 @@ static floe_node_t *s_node(floe_role_t role, const uint8_t sec[FLOE_KEY_LEN])
 	n = floe_node_new(&cfg, err, sizeof(err));
 	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
 	if (!n)
-		DIE("floe_node_new: %s", err);
+		BENCH_DIE("floe_node_new: %s", err);
 	return n;
 }
 
@@ -304,7 +290,7 @@ static void s_worker_line(void *arg, char *line)
 		return;
 	}
 	if (!s_parse(line, &kind, &i, &rest) || i < w->first || i >= w->first + w->count)
-		DIE("worker: bad line from the gateway side: %.40s", line);
+		BENCH_DIE("worker: bad line from the gateway side: %.40s", line);
 	/* A refusal (a candidate after nomination) is the connection's business. */
 	(void)s_apply_signal(w->nodes[i - w->first], w->ids[i - w->first], kind, rest);
 }
@@ -357,7 +343,7 @@ static void s_worker_add(worker_t *w, const uint8_t gw_pub[FLOE_KEY_LEN])
 
 	floe_key_generate(sec);
 	if (floe_key_public(pub, sec) != 0)
-		DIE("worker: floe_key_public");
+		BENCH_DIE("worker: floe_key_public");
 	w->nodes[k] = s_node(FLOE_ROLE_CLIENT, sec);
 	sodium_memzero(sec, sizeof(sec));
 	floe_key_to_base64(b64, pub);
@@ -365,7 +351,7 @@ static void s_worker_add(worker_t *w, const uint8_t gw_pub[FLOE_KEY_LEN])
 	s_send_line(&w->chan, "P %zu %s", w->first + k, b64);
 	memcpy(peer.public_key, gw_pub, FLOE_KEY_LEN);
 	if (floe_node_peer_add(w->nodes[k], &peer, &w->ids[k]) != 0)
-		DIE("worker: floe_node_peer_add");
+		BENCH_DIE("worker: floe_node_peer_add");
 	s_worker_events(w, k);
 }
 
@@ -380,12 +366,12 @@ static int s_worker(int fd, size_t first, size_t count, const uint8_t gw_pub[FLO
 	w.nodes = calloc(count, sizeof(*w.nodes));
 	w.ids = calloc(count, sizeof(*w.ids));
 	if (!pfd || !w.nodes || !w.ids)
-		DIE("worker: out of memory");
+		BENCH_DIE("worker: out of memory");
 	for (size_t i = 0; i < 1 + 2 * count; i++)
 		pfd[i].fd = -1; /* clients not created yet: poll skips them */
 	floe_log_set_level(FLOE_LOG_ERROR);
 	while (!w.quit) {
-		uint64_t now = s_now_ms();
+		uint64_t now = bench_now_ms();
 		int timeout = -1;
 
 		/* A bounded number of set-ups in flight: thousands of ICE
@@ -403,7 +389,7 @@ static int s_worker(int fd, size_t first, size_t count, const uint8_t gw_pub[FLO
 			timeout = next_send > now ? (int)(next_send - now) : 0;
 		}
 		if (poll(pfd, 1 + 2 * count, timeout) < 0 && errno != EINTR)
-			DIE("worker: poll: %s", strerror(errno));
+			BENCH_DIE("worker: poll: %s", strerror(errno));
 		if (pfd[0].revents & POLLOUT)
 			s_flush(&w.chan);
 		if ((pfd[0].revents & (POLLIN | POLLHUP)) && !s_read_lines(&w.chan, s_worker_line, &w))
@@ -416,8 +402,8 @@ static int s_worker(int fd, size_t first, size_t count, const uint8_t gw_pub[FLO
 					w.rx++;
 		}
 		if (w.traffic && !next_send)
-			next_send = s_now_ms(); /* traffic just began */
-		if (w.traffic && s_now_ms() >= next_send) {
+			next_send = bench_now_ms(); /* traffic just began */
+		if (w.traffic && bench_now_ms() >= next_send) {
 			s_worker_send(&w, slot);
 			slot = (slot + 1) % SEND_SLOTS;
 			next_send += 1000u / w.rate_pps / SEND_SLOTS;
@@ -490,13 +476,13 @@ static void s_gw_line(void *arg, char *line)
 		unsigned long long tx, rx, drops;
 
 		if (sscanf(line, "S %zu %llu %llu %llu", &i, &tx, &rx, &drops) != 4)
-			DIE("bad stats line");
+			BENCH_DIE("bad stats line");
 		g->tx += tx, g->rx += rx, g->tx_drops += drops;
 		g->stats_in++;
 		return;
 	}
 	if (!s_parse(line, &kind, &i, &rest) || i >= g->n)
-		DIE("bad line from a worker: %.40s", line);
+		BENCH_DIE("bad line from a worker: %.40s", line);
 	if (kind == 'P') {
 		const char *ips[1] = { cidr };
 		floe_peer_config_t peer = { .allowed_ips = ips, .n_allowed_ips = 1 };
@@ -505,10 +491,10 @@ static void s_gw_line(void *arg, char *line)
 		snprintf(cidr, sizeof(cidr), "%s/32", ip);
 		if (floe_key_from_base64(peer.public_key, rest) != 0 ||
 		    floe_node_peer_add(g->gw, &peer, &g->id_of[i]) != 0)
-			DIE("gateway: floe_node_peer_add for client %zu", i);
+			BENCH_DIE("gateway: floe_node_peer_add for client %zu", i);
 		s_map_put(g, g->id_of[i], i);
 	} else if (kind == 'E') {
-		g->last_est_ms = s_now_ms();
+		g->last_est_ms = bench_now_ms();
 		if (!g->established++)
 			g->first_est_ms = g->last_est_ms;
 	} else if (kind == 'F') {
@@ -573,7 +559,7 @@ static void s_gw_pump(gw_t *g, int timeout_ms)
 		pfd[np++] = (struct pollfd){ .fd = g->open[w] ? g->chan[w].fd : -1,
 					     .events = POLLIN | (g->chan[w].out_len ? POLLOUT : 0) };
 	if (poll(pfd, np, timeout_ms) < 0 && errno != EINTR)
-		DIE("poll: %s", strerror(errno));
+		BENCH_DIE("poll: %s", strerror(errno));
 	if (pfd[0].revents & POLLIN)
 		s_gw_events(g);
 	if (pfd[1].revents & POLLIN)
@@ -642,11 +628,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (sodium_init() < 0)
-		DIE("sodium_init");
+		BENCH_DIE("sodium_init");
 	signal(SIGPIPE, SIG_IGN);
 	floe_key_generate(gw_sec);
 	if (floe_key_public(gw_pub, gw_sec) != 0)
-		DIE("floe_key_public");
+		BENCH_DIE("floe_key_public");
 	g.n = n;
 	g.workers = (n + CLIENTS_PER_WORKER - 1) / CLIENTS_PER_WORKER;
 	/* Workers first: fork before this process has a thread. */
@@ -656,11 +642,11 @@ int main(int argc, char **argv)
 		size_t count = n - first < CLIENTS_PER_WORKER ? n - first : CLIENTS_PER_WORKER;
 
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
-			DIE("socketpair: %s", strerror(errno));
+			BENCH_DIE("socketpair: %s", strerror(errno));
 		fflush(NULL);
 		g.pid[w] = fork();
 		if (g.pid[w] < 0)
-			DIE("fork: %s", strerror(errno));
+			BENCH_DIE("fork: %s", strerror(errno));
 		if (g.pid[w] == 0) {
 			for (size_t v = 0; v < w; v++)
 				close(g.chan[v].fd);
@@ -679,7 +665,7 @@ int main(int argc, char **argv)
 	g.slot_id = calloc(g.slots, sizeof(*g.slot_id));
 	g.slot_idx = calloc(g.slots, sizeof(*g.slot_idx));
 	if (!g.id_of || !g.slot_id || !g.slot_idx)
-		DIE("out of memory");
+		BENCH_DIE("out of memory");
 	g.gw = s_node(FLOE_ROLE_GATEWAY, gw_sec);
 	sodium_memzero(gw_sec, sizeof(gw_sec));
 	base_fds = floe_procstat_fds(0);
@@ -687,17 +673,17 @@ int main(int argc, char **argv)
 	base_rss = floe_procstat_rss_kib(0);
 
 	/* Set-up: every client connects (or fails, or time runs out). */
-	g.t0_ms = s_now_ms();
+	g.t0_ms = bench_now_ms();
 	deadline = g.t0_ms + setup_timeout_s * 1000u;
-	for (uint64_t report = g.t0_ms + PROGRESS_MS; g.established + g.failed < n && s_now_ms() < deadline;) {
+	for (uint64_t report = g.t0_ms + PROGRESS_MS; g.established + g.failed < n && bench_now_ms() < deadline;) {
 		s_gw_pump(&g, TICK_MS * 10);
-		if (s_now_ms() >= report) {
+		if (bench_now_ms() >= report) {
 			fprintf(stderr, "bench_loadgen_inproc: %.0f s: %zu established, %zu failed of %zu\n",
-				(double)(s_now_ms() - g.t0_ms) / 1000.0, g.established, g.failed, n);
+				(double)(bench_now_ms() - g.t0_ms) / 1000.0, g.established, g.failed, n);
 			report += PROGRESS_MS;
 		}
 	}
-	setup_ms = (g.established ? g.last_est_ms : s_now_ms()) - g.t0_ms;
+	setup_ms = (g.established ? g.last_est_ms : bench_now_ms()) - g.t0_ms;
 	fds = floe_procstat_fds(0);
 	thr = floe_procstat_threads(0);
 	rss = floe_procstat_rss_kib(0);
@@ -709,22 +695,22 @@ int main(int argc, char **argv)
 	echo0 = g.echoed, bytes0 = g.echo_bytes;
 	cpu0 = floe_procstat_cpu_us();
 	wk0 = floe_procstat_wakeups();
-	t_traffic = s_now_ms();
-	while (s_now_ms() - t_traffic < duration_s * 1000u)
+	t_traffic = bench_now_ms();
+	while (bench_now_ms() - t_traffic < duration_s * 1000u)
 		s_gw_pump(&g, TICK_MS);
-	secs = (double)(s_now_ms() - t_traffic) / 1000.0;
+	secs = (double)(bench_now_ms() - t_traffic) / 1000.0;
 	echo0 = g.echoed - echo0, bytes0 = g.echo_bytes - bytes0;
 	cpu0 = floe_procstat_cpu_us() - cpu0;
 	wk0 = floe_procstat_wakeups() - wk0;
 
 	/* Stop sending, let what is in flight come back, then collect. */
 	s_broadcast(&g, "H");
-	t_traffic = s_now_ms();
-	while (s_now_ms() - t_traffic < DRAIN_MS)
+	t_traffic = bench_now_ms();
+	while (bench_now_ms() - t_traffic < DRAIN_MS)
 		s_gw_pump(&g, TICK_MS);
 	s_broadcast(&g, "Q");
-	deadline = s_now_ms() + setup_timeout_s * 1000u;
-	while (g.stats_in < g.workers && s_now_ms() < deadline) {
+	deadline = bench_now_ms() + setup_timeout_s * 1000u;
+	while (g.stats_in < g.workers && bench_now_ms() < deadline) {
 		bool any = false;
 
 		s_gw_pump(&g, TICK_MS * 10);
